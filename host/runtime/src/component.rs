@@ -1,0 +1,212 @@
+//! Loading a component: manifest → hash → grants → compile → world check → linker.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use eigenbox_manifest::{decide, sha256_hex, Granted, Manifest, World};
+use serde::Serialize;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, InstancePre};
+
+use crate::error::LoadError;
+use crate::host::{import_supported, linker_for, HostState};
+use crate::Runtime;
+
+/// Functions each world's export interface must have.
+fn required_exports(world: World) -> &'static [&'static str] {
+    match world {
+        World::Domain => &["info", "tools", "reset", "call-tool", "env-function", "state-json", "state-hash", "snapshot", "restore"],
+        World::Checker => &["check"],
+        World::Role => &["step"],
+    }
+}
+
+/// A compiled, validated component with its grants, ready to instantiate many times.
+pub struct LoadedComponent {
+    pub(crate) manifest: Manifest,
+    pub(crate) granted: Granted,
+    pub(crate) sha256: String,
+    pub(crate) world: World,
+    pub(crate) pre: InstancePre<HostState>,
+    pub(crate) imports: Vec<String>,
+    pub(crate) exports: Vec<String>,
+    pub(crate) runtime: Runtime,
+}
+
+impl std::fmt::Debug for LoadedComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedComponent").field("id", &self.manifest.id).field("sha256", &self.sha256).finish()
+    }
+}
+
+/// What `eigenbox plugin inspect` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    /// Component id.
+    pub id: String,
+    /// Version.
+    pub version: String,
+    /// The world it implements.
+    pub world: String,
+    /// sha256 of the wasm.
+    pub sha256: String,
+    /// Imports, by name.
+    pub imports: Vec<String>,
+    /// Exports, by name (interface functions as `interface#func`).
+    pub exports: Vec<String>,
+    /// Capabilities the manifest requests.
+    pub requested: eigenbox_manifest::Capabilities,
+    /// What it runs with after the operator's grants.
+    pub granted: Granted,
+}
+
+impl LoadedComponent {
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+    /// What the operator granted.
+    pub fn granted(&self) -> &Granted {
+        &self.granted
+    }
+    /// sha256 of the wasm bytes.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+    /// The world.
+    pub fn world(&self) -> World {
+        self.world
+    }
+    /// Component id.
+    pub fn id(&self) -> &str {
+        &self.manifest.id
+    }
+    /// Summary for display.
+    pub fn inspect(&self) -> Inspection {
+        Inspection {
+            id: self.manifest.id.clone(),
+            version: self.manifest.version.to_string(),
+            world: self.world.wit_name().to_string(),
+            sha256: self.sha256.clone(),
+            imports: self.imports.clone(),
+            exports: self.exports.clone(),
+            requested: self.manifest.capabilities.clone(),
+            granted: self.granted.clone(),
+        }
+    }
+}
+
+impl Runtime {
+    /// Load a component from its manifest file; the wasm path is relative to the manifest.
+    pub fn load_manifest_file(&self, manifest_path: &Path) -> Result<Arc<LoadedComponent>, LoadError> {
+        let manifest = Manifest::from_file(manifest_path)?;
+        let dir = manifest_path.parent().unwrap_or(Path::new("."));
+        let wasm_path = dir.join(&manifest.wasm);
+        let bytes = std::fs::read(&wasm_path).map_err(|source| LoadError::Io { path: wasm_path.clone(), source })?;
+        self.load(manifest, &bytes)
+    }
+
+    /// Load a component from a manifest and wasm bytes.
+    pub fn load(&self, manifest: Manifest, wasm: &[u8]) -> Result<Arc<LoadedComponent>, LoadError> {
+        manifest.validate()?;
+        manifest.verify_hash(wasm)?;
+        let world = manifest.world();
+        if world == World::Checker && !manifest.capabilities.is_empty() {
+            return Err(LoadError::Manifest(eigenbox_manifest::ManifestError::Refused {
+                component: manifest.id.clone(),
+                denials: vec![eigenbox_manifest::Denial {
+                    capability: "capabilities".into(),
+                    reason: "are requested, but the checker world admits none (checkers are pure functions)".into(),
+                }],
+            }));
+        }
+        let granted = decide(&manifest, self.grants())?;
+        let sha256 = sha256_hex(wasm);
+        let component = compile(self.engine(), &manifest.id, wasm)?;
+        let (imports, exports) = check_world(self.engine(), &component, &manifest, world)?;
+        let linker = linker_for(self.engine(), world, &granted).map_err(|e| LoadError::Config(format!("{e:#}")))?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| LoadError::WorldMismatch {
+            component: manifest.id.clone(),
+            world: world.wit_name().into(),
+            detail: format!("{e:#}"),
+        })?;
+        tracing::debug!(component = %manifest.id, %sha256, world = %world, "component loaded");
+        Ok(Arc::new(LoadedComponent { manifest, granted, sha256, world, pre, imports, exports, runtime: self.clone() }))
+    }
+}
+
+fn compile(engine: &wasmtime::Engine, id: &str, wasm: &[u8]) -> Result<Component, LoadError> {
+    if wasm.len() >= 8 && &wasm[0..4] == b"\0asm" && wasm[4..8] == [1, 0, 0, 0] {
+        return Err(LoadError::InvalidComponent {
+            component: id.into(),
+            message: "this is a core WebAssembly module, not a component (build for wasm32-wasip2 with wit-bindgen, or wrap it with `wasm-tools component new`)".into(),
+        });
+    }
+    Component::new(engine, wasm).map_err(|e| LoadError::InvalidComponent { component: id.into(), message: format!("{e:#}") })
+}
+
+fn check_world(
+    engine: &wasmtime::Engine,
+    component: &Component,
+    manifest: &Manifest,
+    world: World,
+) -> Result<(Vec<String>, Vec<String>), LoadError> {
+    let ty = component.component_type();
+    let mut imports = Vec::new();
+    for (name, _) in ty.imports(engine) {
+        if !import_supported(world, name) {
+            let hint = if name.starts_with("eigenbox:role/") {
+                " (only role components get the `llm` and `tools` imports)".to_string()
+            } else if name.starts_with("wasi:") {
+                " (only WASI 0.2 cli, io, clocks, random, filesystem and sockets are linked, each gated by grants)".to_string()
+            } else {
+                String::new()
+            };
+            return Err(LoadError::UnsupportedImport {
+                component: manifest.id.clone(),
+                world: world.wit_name().into(),
+                import: name.to_string(),
+                hint,
+            });
+        }
+        imports.push(name.to_string());
+    }
+    let mut exports = Vec::new();
+    let want = world.export_interface();
+    let mut found = false;
+    for (name, item) in ty.exports(engine) {
+        if name == want {
+            found = true;
+            let ComponentItem::ComponentInstance(inst) = item.ty else {
+                return Err(LoadError::WorldMismatch {
+                    component: manifest.id.clone(),
+                    world: world.wit_name().into(),
+                    detail: format!("export `{want}` is not an interface instance"),
+                });
+            };
+            let funcs: Vec<String> = inst.exports(engine).map(|(n, _)| n.to_string()).collect();
+            for f in required_exports(world) {
+                if !funcs.iter().any(|g| g == f) {
+                    return Err(LoadError::WorldMismatch {
+                        component: manifest.id.clone(),
+                        world: world.wit_name().into(),
+                        detail: format!("missing export `{want}#{f}`"),
+                    });
+                }
+            }
+            exports.extend(funcs.into_iter().map(|f| format!("{name}#{f}")));
+        } else {
+            exports.push(name.to_string());
+        }
+    }
+    if !found {
+        let other: Vec<&str> = World::ALL.iter().filter(|w| **w != world).map(|w| w.export_interface()).collect();
+        let actually = exports.iter().find(|e| other.contains(&e.split('#').next().unwrap_or(""))).cloned();
+        let detail = match actually {
+            Some(e) => format!("missing export `{want}` (it exports `{}` instead: wrong world in the manifest?)", e.split('#').next().unwrap_or(&e)),
+            None => format!("missing export `{want}` (exports: {})", if exports.is_empty() { "none".into() } else { exports.join(", ") }),
+        };
+        return Err(LoadError::WorldMismatch { component: manifest.id.clone(), world: world.wit_name().into(), detail });
+    }
+    Ok((imports, exports))
+}

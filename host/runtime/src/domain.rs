@@ -1,0 +1,293 @@
+//! A domain episode: one isolated instance of a domain component, with rollback on traps.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::Store;
+
+use crate::bindings::domain::DomainPlugin;
+use crate::bindings::{DbSide, DomainInfo, EnvCall, EpisodeInit, Requestor, ToolError, ToolSpec};
+use crate::component::LoadedComponent;
+use crate::error::CallError;
+use crate::host::HostState;
+use crate::{arm, check_output, classify, new_store, CallStats};
+
+/// After this many journaled writes, a snapshot becomes the new rollback base.
+const JOURNAL_COMPACT_AT: usize = 64;
+
+/// Where the state of a fresh instance comes from when the current one must be replaced.
+#[derive(Clone)]
+enum Base {
+    /// `reset(init)` on a fresh instance.
+    Init(EpisodeInit),
+    /// `restore(snapshot)` on a fresh instance.
+    Snapshot(Arc<Vec<u8>>),
+}
+
+/// A journaled state change.
+#[derive(Clone)]
+enum Entry {
+    Tool(Requestor, String, String),
+    Env(EnvCall),
+}
+
+struct Live {
+    store: Store<HostState>,
+    bindings: DomainPlugin,
+}
+
+/// One episode's domain: its own store and instance, so no two episodes share state.
+///
+/// State changes are journaled (base + successful state-changing calls). When a call traps
+/// (out of fuel, timeout, out of memory, panic), the instance is discarded; the next call
+/// rebuilds one and replays the journal, so a trap in the middle of a write leaves the state
+/// exactly as it was before that call.
+pub struct DomainInstance {
+    loaded: Arc<LoadedComponent>,
+    live: Option<Live>,
+    base: Base,
+    journal: Vec<Entry>,
+    mutating: Option<std::collections::BTreeMap<(bool, String), bool>>,
+    last: CallStats,
+}
+
+macro_rules! guest_call {
+    ($self:ident, |$b:ident, $s:ident| $body:expr) => {{
+        $self.ensure_live().await?;
+        raw_call!($self, |$b, $s| $body)
+    }};
+}
+
+macro_rules! raw_call {
+    ($self:ident, |$b:ident, $s:ident| $body:expr) => {{
+        let started = Instant::now();
+        let ticks = $self.loaded.runtime.deadline_ticks($self.loaded.granted.limits.timeout_ms);
+        let live = $self.live.as_mut().ok_or_else(|| CallError::Instantiate("no live instance".into()))?;
+        arm(&mut live.store, &$self.loaded, ticks);
+        let result = {
+            let $b = live.bindings.eigenbox_domain_domain();
+            let $s = &mut live.store;
+            $body.await
+        };
+        let fuel_left = live.store.get_fuel().unwrap_or(0);
+        $self.last = CallStats {
+            fuel: $self.loaded.granted.limits.fuel.saturating_sub(fuel_left),
+            wall: started.elapsed(),
+            peak_memory: 0,
+        };
+        match result {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let err = classify(e, &live.store, &$self.loaded);
+                tracing::warn!(component = %$self.loaded.manifest.id, outcome = err.outcome_label(), "guest call failed: {err}");
+                $self.live = None;
+                Err(err)
+            }
+        }
+    }};
+}
+
+fn side_key(r: Requestor) -> bool {
+    matches!(r, Requestor::User)
+}
+
+impl DomainInstance {
+    /// A fresh episode in the domain's initial state.
+    pub async fn new(loaded: Arc<LoadedComponent>) -> Result<DomainInstance, CallError> {
+        if loaded.world != eigenbox_manifest::World::Domain {
+            return Err(CallError::Instantiate(format!("`{}` is a {} component, not a domain", loaded.manifest.id, loaded.world)));
+        }
+        let mut d = DomainInstance {
+            loaded,
+            live: None,
+            base: Base::Init(EpisodeInit { agent_data: None, user_data: None, actions: Vec::new() }),
+            journal: Vec::new(),
+            mutating: None,
+            last: CallStats::default(),
+        };
+        d.ensure_live().await?;
+        Ok(d)
+    }
+
+    /// The component this episode runs.
+    pub fn component(&self) -> &Arc<LoadedComponent> {
+        &self.loaded
+    }
+
+    /// Resource use of the last call.
+    pub fn last_call(&self) -> CallStats {
+        self.last
+    }
+
+    async fn instantiate(loaded: Arc<LoadedComponent>) -> Result<Live, CallError> {
+        let mut store = new_store(loaded.runtime.engine(), &loaded);
+        let ticks = loaded.runtime.deadline_ticks(loaded.granted.limits.timeout_ms);
+        arm(&mut store, &loaded, ticks);
+        let instance = loaded.pre.instantiate_async(&mut store).await.map_err(|e| match classify(e, &store, &loaded) {
+            CallError::Trap { message } => CallError::Instantiate(message),
+            other => other,
+        })?;
+        let bindings = DomainPlugin::new(&mut store, &instance).map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+        Ok(Live { store, bindings })
+    }
+
+    /// Make sure an instance exists; a replaced one is brought back to the journaled state.
+    async fn ensure_live(&mut self) -> Result<(), CallError> {
+        if self.live.is_some() {
+            return Ok(());
+        }
+        let live = Self::instantiate(self.loaded.clone()).await?;
+        self.live = Some(live);
+        let base = self.base.clone();
+        let journal = std::mem::take(&mut self.journal);
+        let restored: Result<(), CallError> = async {
+            match &base {
+                Base::Init(init) => {
+                    let empty = init.agent_data.is_none() && init.user_data.is_none() && init.actions.is_empty();
+                    if !empty {
+                        let init = init.clone();
+                        raw_call!(self, |b, s| b.call_reset(s, &init))?.map_err(|e| CallError::BadAnswer(format!("reset failed while rebuilding: {e}")))?;
+                    }
+                }
+                Base::Snapshot(bytes) => {
+                    let bytes = bytes.clone();
+                    raw_call!(self, |b, s| b.call_restore(s, &bytes))?.map_err(|e| CallError::BadAnswer(format!("restore failed while rebuilding: {e}")))?;
+                }
+            }
+            for entry in &journal {
+                match entry.clone() {
+                    Entry::Tool(req, name, args) => {
+                        let _ = raw_call!(self, |b, s| b.call_call_tool(s, req, &name, &args))?;
+                    }
+                    Entry::Env(call) => {
+                        let _ = raw_call!(self, |b, s| b.call_env_function(s, &call))?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        .await;
+        self.journal = journal;
+        restored
+    }
+
+    /// Describe the domain.
+    pub async fn info(&mut self) -> Result<DomainInfo, CallError> {
+        let info = guest_call!(self, |b, s| b.call_info(s))?;
+        check_output(info.policy.len() + info.name.len(), &self.loaded)?;
+        Ok(info)
+    }
+
+    /// The domain's tools (assistant tools first).
+    pub async fn tools(&mut self) -> Result<Vec<ToolSpec>, CallError> {
+        let tools = guest_call!(self, |b, s| b.call_tools(s))?;
+        check_output(tools.iter().map(|t| t.parameters.len() + t.description.len() + t.name.len()).sum(), &self.loaded)?;
+        if self.mutating.is_none() {
+            self.mutating = Some(tools.iter().map(|t| ((side_key(t.requestor), t.name.clone()), t.mutates_state)).collect());
+        }
+        Ok(tools)
+    }
+
+    /// Whether `name` is a state-changing tool for `requestor`; `None` if there is no such tool.
+    pub async fn is_mutating(&mut self, requestor: Requestor, name: &str) -> Result<Option<bool>, CallError> {
+        if self.mutating.is_none() {
+            self.tools().await?;
+        }
+        Ok(self.mutating.as_ref().and_then(|m| m.get(&(side_key(requestor), name.to_string())).copied()))
+    }
+
+    /// Start the episode over: initial databases plus `init`.
+    pub async fn reset(&mut self, init: EpisodeInit) -> Result<Result<(), String>, CallError> {
+        let r = guest_call!(self, |b, s| b.call_reset(s, &init))?;
+        self.base = Base::Init(if r.is_ok() { init } else { EpisodeInit { agent_data: None, user_data: None, actions: Vec::new() } });
+        self.journal.clear();
+        Ok(r)
+    }
+
+    /// Call a tool. `Ok(Err(_))` is the tool's own error (shown to the model as `Error: ...`);
+    /// `Err(_)` is a sandbox failure.
+    pub async fn call_tool(&mut self, requestor: Requestor, name: &str, arguments: &str) -> Result<Result<String, ToolError>, CallError> {
+        let r = guest_call!(self, |b, s| b.call_call_tool(s, requestor, name, arguments))?;
+        match &r {
+            Ok(text) => check_output(text.len(), &self.loaded)?,
+            Err(e) => check_output(e.message.len(), &self.loaded)?,
+        }
+        if self.is_mutating(requestor, name).await?.unwrap_or(false) {
+            self.journal.push(Entry::Tool(requestor, name.to_string(), arguments.to_string()));
+            self.compact().await?;
+        }
+        Ok(r)
+    }
+
+    /// Run an environment function (initialization action or assertion).
+    pub async fn env_function(&mut self, call: EnvCall) -> Result<Result<String, ToolError>, CallError> {
+        let r = guest_call!(self, |b, s| b.call_env_function(s, &call))?;
+        if let Ok(text) = &r {
+            check_output(text.len(), &self.loaded)?;
+        }
+        // An env function may change state (initialization actions): journal it.
+        self.journal.push(Entry::Env(call));
+        self.compact().await?;
+        Ok(r)
+    }
+
+    async fn compact(&mut self) -> Result<(), CallError> {
+        if self.journal.len() >= JOURNAL_COMPACT_AT {
+            let snap = self.snapshot().await?;
+            self.base = Base::Snapshot(Arc::new(snap));
+            self.journal.clear();
+        }
+        Ok(())
+    }
+
+    /// Canonical JSON of one database.
+    pub async fn state_json(&mut self, side: DbSide) -> Result<Option<String>, CallError> {
+        let r = guest_call!(self, |b, s| b.call_state_json(s, side))?;
+        if let Some(t) = &r {
+            check_output(t.len(), &self.loaded)?;
+        }
+        Ok(r)
+    }
+
+    /// sha256 of one database's canonical JSON.
+    pub async fn state_hash(&mut self, side: DbSide) -> Result<Option<String>, CallError> {
+        let r = guest_call!(self, |b, s| b.call_state_hash(s, side))?;
+        if let Some(h) = &r {
+            if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(CallError::BadAnswer(format!("state-hash returned `{}`, not a sha256 hex digest", h.chars().take(80).collect::<String>())));
+            }
+        }
+        Ok(r)
+    }
+
+    /// Opaque snapshot of all state.
+    pub async fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
+        let r = guest_call!(self, |b, s| b.call_snapshot(s))?;
+        check_output(r.len(), &self.loaded)?;
+        Ok(r)
+    }
+
+    /// Replace all state with a snapshot.
+    pub async fn restore(&mut self, snapshot: &[u8]) -> Result<Result<(), String>, CallError> {
+        let r = guest_call!(self, |b, s| b.call_restore(s, snapshot))?;
+        if r.is_ok() {
+            self.base = Base::Snapshot(Arc::new(snapshot.to_vec()));
+            self.journal.clear();
+        }
+        Ok(r)
+    }
+
+    /// A new, independent episode with a copy of this one's state.
+    pub async fn fork(&mut self) -> Result<DomainInstance, CallError> {
+        let snap = self.snapshot().await?;
+        let mut other = DomainInstance::new(self.loaded.clone()).await?;
+        other.mutating = self.mutating.clone();
+        other.restore(&snap).await?.map_err(|e| CallError::BadAnswer(format!("restore of own snapshot failed: {e}")))?;
+        Ok(other)
+    }
+
+    /// Guest stderr captured so far (tail).
+    pub fn guest_stderr(&self) -> String {
+        self.live.as_ref().map(|l| l.store.data().stderr_tail(8192)).unwrap_or_default()
+    }
+}

@@ -1,0 +1,207 @@
+//! The eigenbox host runtime: loads WebAssembly components, checks them against their WIT
+//! world and the operator's grants, and runs them under per-call limits.
+//!
+//! * **Loading** ([`Runtime::load_manifest_file`]): the manifest is parsed, the wasm's sha256
+//!   must match it, every requested capability must be granted (deny by default), the bytes
+//!   must be a component that exports the declared world's interface with all its functions and
+//!   imports nothing the host does not provide to that world.
+//! * **Isolation**: each [`DomainInstance`], [`RoleInstance`] or [`CheckerInstance`] owns its own
+//!   wasmtime `Store`, so episodes never share guest state.
+//! * **Limits**, per call: fuel, a wall-clock deadline (epoch interruption), a linear-memory cap
+//!   with trap-on-grow-failure, instance/table caps, and an output-size cap. Any trap becomes a
+//!   typed [`CallError`]; the failed instance is discarded and the next call gets a fresh one
+//!   (a domain's state is rolled back to before the failed call).
+//! * **Ambient authority**: WASI is linked with no files, no network, no environment variables;
+//!   clocks and entropy (`wasi:random/random`) trap with [`CallError::CapabilityDenied`] unless
+//!   granted. The *insecure* random interfaces (which std's `HashMap` seeds itself from) return a
+//!   fixed seed and byte stream to ungranted components: no entropy, fully deterministic.
+//!   Checkers can never be granted anything.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use eigenbox_runtime::{Runtime, RuntimeConfig, DomainInstance, Requestor};
+//! let runtime = Runtime::new(RuntimeConfig::default())?;
+//! let mock = runtime.load_manifest_file("dist/plugins/mock/eigenbox.toml".as_ref())?;
+//! let mut episode = DomainInstance::new(mock.clone()).await?;
+//! let reply = episode.call_tool(Requestor::Assistant, "get_users", "{}").await?;
+//! println!("{reply:?}, db hash {:?}", episode.state_hash(eigenbox_runtime::DbSide::Assistant).await?);
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+#[allow(missing_docs)]
+pub mod bindings;
+mod checker;
+mod component;
+mod domain;
+mod error;
+mod host;
+mod role;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use eigenbox_manifest::Grants;
+use wasmtime::{Config, Engine, Store, Trap};
+
+pub use bindings::{DbSide, DomainInfo, EnvCall, EpisodeInit, Message, MessageRole, Requestor, ToolCall, ToolError, ToolErrorKind, ToolKind, ToolSpec};
+pub use checker::{CheckInput, CheckerInstance, Verdict};
+pub use component::{Inspection, LoadedComponent};
+pub use domain::DomainInstance;
+pub use eigenbox_manifest as manifest;
+pub use error::{CallError, LoadError};
+pub use host::HostState;
+pub use role::{AccessRecord, ChatRequest, ChatResponse, LlmBackend, LlmError, RoleInstance, StepInput, StepOutput};
+
+/// Host configuration.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// The operator's grants. The default grants nothing.
+    pub grants: Grants,
+    /// Epoch tick: the granularity of wall-clock deadlines.
+    pub epoch_tick: Duration,
+    /// Maximum wasm stack per call, bytes.
+    pub max_wasm_stack: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig { grants: Grants::default(), epoch_tick: Duration::from_millis(5), max_wasm_stack: 1 << 20 }
+    }
+}
+
+struct Inner {
+    engine: Engine,
+    grants: Grants,
+    epoch_tick: Duration,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The host: one wasmtime engine, the operator's grants, and the epoch ticker that enforces
+/// deadlines. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl Runtime {
+    /// Create the engine and start the deadline ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Runtime, LoadError> {
+        let mut c = Config::new();
+        c.wasm_component_model(true)
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(config.max_wasm_stack)
+            .async_stack_size(config.max_wasm_stack + (1 << 20));
+        let engine = Engine::new(&c).map_err(|e| LoadError::Config(format!("{e:#}")))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let tick = config.epoch_tick.max(Duration::from_millis(1));
+        {
+            let engine = engine.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("eigenbox-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(tick);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| LoadError::Config(format!("cannot start the epoch thread: {e}")))?;
+        }
+        Ok(Runtime { inner: Arc::new(Inner { engine, grants: config.grants, epoch_tick: tick, stop }) })
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The operator's grants.
+    pub fn grants(&self) -> &Grants {
+        &self.inner.grants
+    }
+
+    pub(crate) fn deadline_ticks(&self, timeout_ms: u64) -> u64 {
+        let tick = self.inner.epoch_tick.as_millis().max(1) as u64;
+        timeout_ms.div_ceil(tick).max(1) + 1
+    }
+}
+
+/// Resource use of the last call into a guest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// Fuel consumed.
+    pub fuel: u64,
+    /// Wall time.
+    pub wall: Duration,
+    /// Peak linear memory of the instance so far, bytes.
+    pub peak_memory: u64,
+}
+
+/// Set the per-call budget on a store.
+pub(crate) fn arm(store: &mut Store<HostState>, loaded: &LoadedComponent, runtime_ticks: u64) {
+    let data = store.data_mut();
+    data.limiter.hit_memory = false;
+    data.denied = None;
+    // Fuel is on (consume_fuel) for every store of this engine, so setting it cannot fail.
+    let _ = store.set_fuel(loaded.granted.limits.fuel);
+    store.set_epoch_deadline(runtime_ticks);
+}
+
+/// Turn a failed call's error into a typed [`CallError`].
+pub(crate) fn classify(err: wasmtime::Error, store: &Store<HostState>, loaded: &LoadedComponent) -> CallError {
+    let limits = &loaded.granted.limits;
+    if let Some(d) = store.data().denied.clone() {
+        return CallError::CapabilityDenied { component: loaded.manifest.id.clone(), capability: d.capability };
+    }
+    if store.data().limiter.hit_memory {
+        return CallError::OutOfMemory { limit_bytes: limits.memory_bytes };
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => return CallError::OutOfFuel { fuel: limits.fuel },
+        Some(Trap::Interrupt) => return CallError::Timeout { timeout_ms: limits.timeout_ms },
+        Some(Trap::StackOverflow) => return CallError::StackOverflow,
+        _ => {}
+    }
+    let mut message = format!("{err:#}");
+    if let Some(t) = err.downcast_ref::<Trap>() {
+        message = format!("{t}");
+        if *t == Trap::MemoryOutOfBounds {
+            message.push_str(" (in Rust and C guests this is often the shadow stack in linear memory overflowing from deep recursion)");
+        }
+    }
+    if message.contains("exceeds the memory limit") || message.contains("forcing trap when growing memory") {
+        return CallError::OutOfMemory { limit_bytes: limits.memory_bytes };
+    }
+    let stderr = store.data().stderr_tail(2048);
+    if !stderr.trim().is_empty() {
+        message.push_str("; guest stderr: ");
+        message.push_str(stderr.trim());
+    }
+    CallError::Trap { message }
+}
+
+/// Reject an oversized string or byte answer.
+pub(crate) fn check_output(len: usize, loaded: &LoadedComponent) -> Result<(), CallError> {
+    let cap = loaded.granted.limits.output_bytes;
+    if len as u64 > cap {
+        return Err(CallError::OutputTooLarge { bytes: len as u64, limit_bytes: cap });
+    }
+    Ok(())
+}
+
+/// Create a store for a component with limits and grants applied.
+pub(crate) fn new_store(runtime: &Engine, loaded: &LoadedComponent) -> Store<HostState> {
+    let mut store = Store::new(runtime, HostState::new(&loaded.granted, loaded.world));
+    store.limiter(|s| &mut s.limiter);
+    store
+}

@@ -1,0 +1,385 @@
+//! Readers for the golden conformance vectors (`/work/shared/golden/<domain>/`):
+//! `tools.json`, `replays.jsonl`, `probes.jsonl`, `evals.jsonl`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::message::{Requestor, ToolCall};
+use crate::task::{Action, EnvAssertion, RewardType};
+
+/// Errors reading golden files.
+#[derive(Debug, thiserror::Error)]
+pub enum GoldenError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Malformed content. `line` is 1-based (the record's line for `.jsonl` files).
+    #[error("{path}:{line}:{column}: malformed {what}: {source}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What was being read.
+        what: &'static str,
+        /// Cause.
+        source: serde_json::Error,
+    },
+}
+
+/// `tools.json`: tool schemas and initial hashes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GoldenTools {
+    /// Domain name.
+    pub domain: String,
+    /// Agent tools, OpenAI function schemas, in order.
+    pub agent_tools: Vec<Value>,
+    /// User tools, in order.
+    #[serde(default)]
+    pub user_tools: Vec<Value>,
+    /// Hash of the initial agent DB.
+    pub initial_agent_db_hash: Option<String>,
+    /// Hash of the initial user DB (null where there is none).
+    pub initial_user_db_hash: Option<String>,
+    /// A generation error of the reference, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_error: Option<String>,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One reference action as executed in a replay.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    /// Tool name.
+    pub name: String,
+    /// Requestor.
+    pub requestor: Requestor,
+    /// Arguments.
+    pub arguments: Value,
+    /// Exact tool-message content.
+    pub response: String,
+    /// Whether the call failed.
+    pub error: bool,
+    /// Agent DB hash after the call.
+    pub agent_db_hash_after: Option<String>,
+    /// User DB hash after the call.
+    pub user_db_hash_after: Option<String>,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One env assertion with its outcome.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AssertionRecord {
+    /// The assertion.
+    pub assertion: EnvAssertion,
+    /// Whether it held.
+    pub met: bool,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A line of `replays.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplayRecord {
+    /// Domain name.
+    pub domain: String,
+    /// `v1.0` or `v0.2.0`.
+    pub version: String,
+    /// Task id.
+    pub task_id: String,
+    /// Split the task was drawn from (`none` for mock).
+    #[serde(default)]
+    pub split: Option<String>,
+    /// Agent DB hash after the initial state.
+    #[serde(default)]
+    pub initial_agent_db_hash: Option<String>,
+    /// User DB hash after the initial state.
+    #[serde(default)]
+    pub initial_user_db_hash: Option<String>,
+    /// The reference actions, executed in order.
+    #[serde(default)]
+    pub calls: Vec<CallRecord>,
+    /// Final agent DB hash.
+    #[serde(default)]
+    pub final_agent_db_hash: Option<String>,
+    /// Final user DB hash.
+    #[serde(default)]
+    pub final_user_db_hash: Option<String>,
+    /// Env assertions with outcomes.
+    #[serde(default)]
+    pub env_assertions: Vec<AssertionRecord>,
+    /// Set when the reference raised while producing the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_error: Option<String>,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A line of `probes.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeRecord {
+    /// Probe id.
+    pub id: String,
+    /// `valid`, `bad_value`, `missing`, `extra`, `unknown_tool`, `wrong_requestor`.
+    pub kind: String,
+    /// `public` (others exist privately).
+    #[serde(default)]
+    pub visibility: Option<String>,
+    /// Tool name.
+    pub name: String,
+    /// Requestor.
+    pub requestor: Requestor,
+    /// Arguments (usually an object; kept as any JSON).
+    pub arguments: Value,
+    /// Exact tool-message content.
+    #[serde(default)]
+    pub response: String,
+    /// Whether the call failed.
+    #[serde(default)]
+    pub error: bool,
+    /// Agent DB hash after.
+    #[serde(default)]
+    pub agent_db_hash_after: Option<String>,
+    /// User DB hash after.
+    #[serde(default)]
+    pub user_db_hash_after: Option<String>,
+    /// Set when the reference raised while producing the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_error: Option<String>,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A trajectory message as written in `evals.jsonl` (WIT-style: tool messages carry
+/// `tool_call_id`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrajectoryMessage {
+    /// `system`, `assistant`, `user`, `tool`.
+    pub role: String,
+    /// Text content.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Tool calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// For tool messages: the call answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// For tool messages: the requestor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requestor: Option<Requestor>,
+    /// For tool messages: error flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<bool>,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `db_check` of a reward info.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DbCheck {
+    /// Whether the DBs matched.
+    pub db_match: bool,
+    /// 1.0 or 0.0.
+    pub db_reward: f64,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One env assertion check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnvAssertionCheck {
+    /// The assertion.
+    pub env_assertion: EnvAssertion,
+    /// Whether it held.
+    pub met: bool,
+    /// Its reward.
+    pub reward: f64,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One action check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionCheck {
+    /// The action.
+    pub action: Action,
+    /// Whether a tool call matched.
+    pub action_match: bool,
+    /// Its reward.
+    pub action_reward: f64,
+    /// `read`, `write`, ... (if recorded).
+    #[serde(default)]
+    pub tool_type: Option<String>,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The reference evaluator's `RewardInfo`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RewardInfo {
+    /// Final reward.
+    pub reward: f64,
+    /// DB check.
+    #[serde(default)]
+    pub db_check: Option<DbCheck>,
+    /// Env assertion checks.
+    #[serde(default)]
+    pub env_assertions: Option<Vec<EnvAssertionCheck>>,
+    /// Action checks.
+    #[serde(default)]
+    pub action_checks: Option<Vec<ActionCheck>>,
+    /// NL assertion checks (as recorded).
+    #[serde(default)]
+    pub nl_assertions: Option<Value>,
+    /// Communicate checks (as recorded).
+    #[serde(default)]
+    pub communicate_checks: Option<Value>,
+    /// Reward basis.
+    #[serde(default)]
+    pub reward_basis: Option<Vec<RewardType>>,
+    /// Per-component rewards.
+    #[serde(default)]
+    pub reward_breakdown: Option<Map<String, Value>>,
+    /// Free-form info.
+    #[serde(default)]
+    pub info: Option<Value>,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A line of `evals.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    /// Domain name.
+    pub domain: String,
+    /// Task id.
+    pub task_id: String,
+    /// `v1.0` or `v0.2.0`.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Split.
+    #[serde(default)]
+    pub split: Option<String>,
+    /// `gold`, `drop_last_write`, `alter_arg`, `max_steps`, `no_communicate`.
+    pub variant: String,
+    /// E.g. `user_stop`, `max_steps`.
+    #[serde(default)]
+    pub termination_reason: Option<String>,
+    /// The dialogue.
+    #[serde(default)]
+    pub trajectory: Vec<TrajectoryMessage>,
+    /// The evaluator's result.
+    #[serde(default)]
+    pub reward_info: Option<RewardInfo>,
+    /// Set when the reference raised while producing the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_error: Option<String>,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn read(path: &Path) -> Result<String, GoldenError> {
+    std::fs::read_to_string(path).map_err(|source| GoldenError::Io { path: path.to_path_buf(), source })
+}
+
+/// Reads `tools.json`.
+pub fn read_tools(path: &Path) -> Result<GoldenTools, GoldenError> {
+    let text = read(path)?;
+    serde_json::from_str(&text).map_err(|source| GoldenError::Malformed {
+        path: path.to_path_buf(),
+        line: source.line(),
+        column: source.column(),
+        what: "tools.json",
+        source,
+    })
+}
+
+/// Reads a JSON-lines file of `T` (blank lines skipped); errors name the file and line.
+pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, GoldenError> {
+    let text = read(path)?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let rec = serde_json::from_str(line).map_err(|source| GoldenError::Malformed {
+            path: path.to_path_buf(),
+            line: i + 1,
+            column: source.column(),
+            what: std::any::type_name::<T>().rsplit("::").next().unwrap_or("record"),
+            source,
+        })?;
+        out.push(rec);
+    }
+    Ok(out)
+}
+
+/// Reads `replays.jsonl`.
+pub fn read_replays(path: &Path) -> Result<Vec<ReplayRecord>, GoldenError> {
+    read_jsonl(path)
+}
+
+/// Reads `probes.jsonl`.
+pub fn read_probes(path: &Path) -> Result<Vec<ProbeRecord>, GoldenError> {
+    read_jsonl(path)
+}
+
+/// Reads `evals.jsonl`.
+pub fn read_evals(path: &Path) -> Result<Vec<EvalRecord>, GoldenError> {
+    read_jsonl(path)
+}
+
+/// All golden files of one domain folder. `replays`, `probes`, `evals` are empty when the
+/// file is absent; `tools.json` is required.
+#[derive(Clone, Debug)]
+pub struct GoldenDomain {
+    /// The folder.
+    pub dir: PathBuf,
+    /// `tools.json`.
+    pub tools: GoldenTools,
+    /// `replays.jsonl`.
+    pub replays: Vec<ReplayRecord>,
+    /// `probes.jsonl`.
+    pub probes: Vec<ProbeRecord>,
+}
+
+impl GoldenDomain {
+    /// Reads `tools.json`, `replays.jsonl` and `probes.jsonl` of a domain folder
+    /// (`evals.jsonl` is read separately with [`read_evals`]).
+    pub fn load(dir: &Path) -> Result<Self, GoldenError> {
+        let tools = read_tools(&dir.join("tools.json"))?;
+        let opt = |name: &str| -> Option<PathBuf> { Some(dir.join(name)).filter(|p| p.exists()) };
+        let replays = match opt("replays.jsonl") {
+            Some(p) => read_replays(&p)?,
+            None => Vec::new(),
+        };
+        let probes = match opt("probes.jsonl") {
+            Some(p) => read_probes(&p)?,
+            None => Vec::new(),
+        };
+        Ok(GoldenDomain { dir: dir.to_path_buf(), tools, replays, probes })
+    }
+}

@@ -1,0 +1,202 @@
+use crate::prelude::*;
+use crate::{deep_merge, py_process, pyjson, Alias, EnvCall, EpisodeInit, ToolErrorKind};
+use serde_json::json;
+
+/// Three required arguments.
+#[derive(ToolArgs)]
+struct ThreeArgs {
+    /// First
+    a_b: String,
+    /// Second
+    item_ids: Vec<String>,
+    c: PyValue,
+    /// Optional number
+    #[arg(default = "2.5")]
+    ratio: f64,
+    /// Exact schema
+    #[arg(schema = r##"{"type": "string", "title": "Mode", "anyOf": [{"$ref": "#/$defs/M"}]}"##)]
+    mode: Option<PyValue>,
+}
+
+/// Summary line.
+///
+/// Second paragraph.
+#[derive(ToolArgs)]
+#[tool(name = "custom_name", defs = r#"{"M": {"type": "string", "enum": ["x"]}}"#)]
+struct Renamed {
+    #[arg(rename = "type", title = "Kind", values = ["a", "b"])]
+    kind: String,
+}
+
+#[test]
+fn derive_names_and_schema() {
+    assert_eq!(ThreeArgs::NAME, "three");
+    assert_eq!(ThreeArgs::DESCRIPTION, "Three required arguments.");
+    assert_eq!(Renamed::NAME, "custom_name");
+    assert_eq!(Renamed::DESCRIPTION, "Summary line.\n\nSecond paragraph.");
+    assert_eq!(
+        pyjson::dumps(&ThreeArgs::parameters()),
+        r##"{"properties": {"a_b": {"description": "First", "title": "A B", "type": "string"}, "item_ids": {"description": "Second", "items": {"type": "string"}, "title": "Item Ids", "type": "array"}, "c": {"title": "C", "type": "string"}, "ratio": {"default": 2.5, "description": "Optional number", "title": "Ratio", "type": "number"}, "mode": {"anyOf": [{"$ref": "#/$defs/M"}], "title": "Mode", "type": "string"}}, "required": ["a_b", "item_ids", "c"], "title": "parameters", "type": "object"}"##
+    );
+    assert_eq!(
+        pyjson::dumps(&Renamed::parameters()),
+        r##"{"$defs": {"M": {"enum": ["x"], "type": "string"}}, "properties": {"type": {"enum": ["a", "b"], "title": "Kind", "type": "string"}}, "required": ["type"], "title": "parameters", "type": "object"}"##
+    );
+}
+
+#[test]
+fn python_binding_errors() {
+    let kw = |v: Value| v.as_object().cloned().unwrap_or_default();
+    let e = ThreeArgs::from_kwargs("K", &kw(json!({}))).err().unwrap();
+    assert_eq!(e.message, "K.three() missing 3 required positional arguments: 'a_b', 'item_ids', and 'c'");
+    let e = ThreeArgs::from_kwargs("K", &kw(json!({"a_b": "x"}))).err().unwrap();
+    assert_eq!(e.message, "K.three() missing 2 required positional arguments: 'item_ids' and 'c'");
+    let e = ThreeArgs::from_kwargs("K", &kw(json!({"zz": 1, "yy": 2}))).err().unwrap();
+    assert_eq!(e.message, "K.three() got an unexpected keyword argument 'zz'");
+    let e = ThreeArgs::from_kwargs("K", &kw(json!({"a_b": 1, "item_ids": [], "c": 1}))).err().unwrap();
+    assert_eq!(e.kind, ToolErrorKind::InvalidArguments);
+    let ok = ThreeArgs::from_kwargs("K", &kw(json!({"a_b": "x", "item_ids": ["1"], "c": 1e18}))).ok().unwrap();
+    assert_eq!(ok.c.to_string(), "1e+18");
+    assert_eq!(ok.ratio, 2.5);
+    assert!(ok.mode.is_none());
+    assert_eq!(ok.a_b, "x");
+    assert_eq!(ok.item_ids, vec!["1".to_string()]);
+    let r = Renamed::from_kwargs("K", &kw(json!({"type": "a"}))).ok().unwrap();
+    assert_eq!(r.kind, "a");
+}
+
+#[test]
+fn merge_and_process() {
+    let mut base = json!({"a": {"x": 1, "y": [1]}, "b": 2});
+    deep_merge(&mut base, json!({"a": {"y": [2], "z": {}}, "c": 3}));
+    assert_eq!(pyjson::dumps(&base), r#"{"a": {"x": 1, "y": [2], "z": {}}, "b": 2, "c": 3}"#);
+    assert_eq!(py_process(json!([1, 2.0, true, null, "s"])), json!(["1", "2.0", "True", null, "s"]));
+    let p = PyValue(json!({"a": 1}));
+    assert_eq!(p.dict_key().unwrap_err().message, "unhashable type: 'dict'");
+    assert_eq!(PyValue(json!(3)).dict_key().unwrap(), None);
+    assert_eq!(PyValue(json!(["it's", null])).to_string(), r#"["it's", None]"#);
+}
+
+// A tiny two-sided domain for the runtime.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Db {
+    items: crate::OrderedMap<String, f64>,
+}
+struct Two {
+    db: Db,
+    udb: Db,
+}
+/// Put an item.
+#[derive(ToolArgs)]
+struct Put {
+    /// Key
+    key: String,
+    /// Value
+    value: f64,
+}
+/// List items.
+#[derive(ToolArgs)]
+struct List {}
+/// Check an item.
+#[derive(ToolArgs)]
+struct AssertItem {
+    key: String,
+    value: f64,
+}
+impl Two {
+    fn put(&mut self, a: Put) -> Result<Value, String> {
+        self.db.items.insert(a.key, a.value);
+        Ok(json!({"ok": true}))
+    }
+    fn uput(&mut self, a: Put) -> Result<String, ToolError> {
+        if a.value < 0.0 {
+            return Err(ToolError::failed("negative"));
+        }
+        self.udb.items.insert(a.key.clone(), a.value);
+        Ok(format!("put {}", a.key))
+    }
+    fn list(&mut self, _: List) -> Result<Vec<f64>, ToolError> {
+        Ok(self.db.items.values().copied().collect())
+    }
+    fn assert_item(&mut self, a: AssertItem) -> Result<bool, ToolError> {
+        Ok(self.db.items.get(&a.key) == Some(&a.value))
+    }
+}
+impl Domain for Two {
+    fn info() -> DomainInfo {
+        DomainInfo::new("two", "0.1.0", "p").with_user_db()
+    }
+    fn initial_state() -> Result<Self, String> {
+        let mut items = crate::OrderedMap::default();
+        items.insert("z".to_string(), 100.0);
+        Ok(Two { db: Db { items: items.clone() }, udb: Db { items } })
+    }
+    fn toolkits() -> Vec<Toolkit<Self>> {
+        vec![
+            Toolkit::new("TwoTools", Requestor::Assistant)
+                .tool(ToolKind::Write, Self::put)
+                .tool(ToolKind::Read, Self::list)
+                .env_fn(Self::assert_item),
+            Toolkit::new("TwoUserTools", Requestor::User).tool(ToolKind::Write, Self::uput).mutates(false),
+        ]
+    }
+    fn agent_db(&self) -> Result<Value, String> {
+        to_value(&self.db)
+    }
+    fn set_agent_db(&mut self, v: Value) -> Result<(), String> {
+        self.db = from_value(v)?;
+        Ok(())
+    }
+    fn user_db(&self) -> Option<Result<Value, String>> {
+        Some(to_value(&self.udb))
+    }
+    fn set_user_db(&mut self, v: Value) -> Result<(), String> {
+        self.udb = from_value(v)?;
+        Ok(())
+    }
+}
+
+#[test]
+fn runtime_end_to_end() {
+    let mut rt = Runtime::<Two>::new();
+    let tools = rt.tools();
+    assert_eq!(tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["put", "list", "put"]);
+    assert!(!tools[2].mutates_state);
+    assert_eq!(rt.call_tool(Requestor::Assistant, "put", r#"{"key": "a", "value": 1}"#).unwrap(), r#"{"ok": true}"#);
+    assert_eq!(rt.call_tool(Requestor::Assistant, "list", "{}").unwrap(), "[100.0, 1.0]");
+    assert_eq!(rt.state_json(Side::Assistant).unwrap(), r#"{"items": {"a": 1.0, "z": 100.0}}"#);
+    assert_eq!(rt.call_tool(Requestor::User, "put", r#"{"key": "u", "value": 2}"#).unwrap(), "put u");
+    let e = rt.call_tool(Requestor::User, "put", r#"{"key": "u", "value": -2}"#).unwrap_err();
+    assert_eq!((e.kind, e.message.as_str()), (ToolErrorKind::Failed, "negative"));
+    let e = rt.call_tool(Requestor::User, "list", "{}").unwrap_err();
+    assert_eq!((e.kind, e.message.as_str()), (ToolErrorKind::UnknownTool, "Tool 'list' not found."));
+    let call = EnvCall { side: Side::Assistant, name: "assert_item".into(), arguments: r#"{"key": "a", "value": 1.0}"#.into() };
+    assert_eq!(rt.env_function(&call).unwrap(), "true");
+    let snap = rt.snapshot();
+    rt.call_tool(Requestor::Assistant, "put", r#"{"key": "b", "value": 1e300}"#).unwrap();
+    let after = rt.state_json(Side::Assistant);
+    let snap2 = rt.snapshot();
+    rt.restore(&snap).unwrap();
+    assert_eq!(rt.state_json(Side::Assistant).unwrap(), r#"{"items": {"a": 1.0, "z": 100.0}}"#);
+    rt.restore(&snap2).unwrap();
+    assert_eq!(rt.state_json(Side::Assistant), after);
+    assert_eq!(rt.snapshot(), snap2);
+
+    // agent_data: merged, re-validated (ints become floats), user side aliased to it.
+    let init = EpisodeInit { agent_data: Some(r#"{"items": {"q": 5}}"#.into()), ..Default::default() };
+    rt.reset(&init).unwrap();
+    assert_eq!(rt.alias(), Alias::UserIsAgent);
+    assert_eq!(rt.state_json(Side::Assistant).unwrap(), r#"{"items": {"q": 5.0, "z": 100.0}}"#);
+    assert_eq!(rt.state_json(Side::User), rt.state_json(Side::Assistant));
+    // user_data only: the agent side is aliased to the user DB.
+    let init = EpisodeInit { user_data: Some(r#"{"items": {"u": 1}}"#.into()), ..Default::default() };
+    rt.reset(&init).unwrap();
+    assert_eq!(rt.alias(), Alias::AgentIsUser);
+    assert_eq!(rt.state_json(Side::Assistant).unwrap(), r#"{"items": {"u": 1.0, "z": 100.0}}"#);
+    // invalid data → error, initial state.
+    let init = EpisodeInit { agent_data: Some(r#"{"items": {"q": "x"}}"#.into()), ..Default::default() };
+    assert!(rt.reset(&init).is_err());
+    assert_eq!(rt.alias(), Alias::None);
+    assert_eq!(rt.state_json(Side::Assistant).unwrap(), r#"{"items": {"z": 100.0}}"#);
+}

@@ -1,0 +1,76 @@
+//! Helpers for eigenbox's integration tests: locate built guest components, write manifests
+//! for them with the right hash, and build runtimes from grants text.
+//!
+//! The guests are built by `scripts/test.sh` (wasm32-wasip2) before `cargo test` runs.
+//!
+//! ```no_run
+//! let bytes = eigenbox_tests::guest_wasm("eigenbox_guest_hostile");
+//! let m = eigenbox_tests::manifest("test:hostile", "eigenbox:domain/domain-plugin@0.1.0", &bytes, "", "");
+//! assert_eq!(m.sha256.len(), 64);
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use eigenbox_manifest::{sha256_hex, Grants, Manifest};
+use eigenbox_runtime::{LoadedComponent, Runtime, RuntimeConfig};
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".."))
+}
+
+/// Bytes of a guest built for wasm32-wasip2 (`name` without `.wasm`).
+pub fn guest_wasm(name: &str) -> Vec<u8> {
+    let p = workspace_root().join("target/wasm32-wasip2/release").join(format!("{name}.wasm"));
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}; build the guests first with scripts/build-plugins.sh", p.display()))
+}
+
+/// A manifest for `wasm` with extra TOML for `[capabilities]` and `[limits]`.
+pub fn manifest(id: &str, world: &str, wasm: &[u8], capabilities: &str, limits: &str) -> Manifest {
+    let text = format!(
+        "id = \"{id}\"\nversion = \"0.1.0\"\nworld = \"{world}\"\nwasm = \"x.wasm\"\nsha256 = \"{}\"\n[capabilities]\n{capabilities}\n[limits]\n{limits}\n",
+        sha256_hex(wasm)
+    );
+    Manifest::from_toml_str(&text).unwrap_or_else(|e| panic!("test manifest does not parse: {e}\n{text}"))
+}
+
+/// A runtime with these grants (TOML text).
+pub fn runtime(grants: &str) -> Runtime {
+    let grants = Grants::from_toml_str(grants).unwrap_or_else(|e| panic!("test grants do not parse: {e}"));
+    Runtime::new(RuntimeConfig { grants, ..RuntimeConfig::default() }).expect("runtime")
+}
+
+/// Domain world name.
+pub const DOMAIN: &str = "eigenbox:domain/domain-plugin@0.1.0";
+/// Role world name.
+pub const ROLE: &str = "eigenbox:role/role-plugin@0.1.0";
+/// Checker world name.
+pub const CHECKER: &str = "eigenbox:checker/checker-plugin@0.1.0";
+
+/// Load the hostile domain with these limits and capabilities under these grants.
+pub fn hostile(grants: &str, capabilities: &str, limits: &str) -> Arc<LoadedComponent> {
+    let wasm = guest_wasm("eigenbox_guest_hostile");
+    let m = manifest("test:hostile", DOMAIN, &wasm, capabilities, limits);
+    runtime(grants).load(m, &wasm).unwrap_or_else(|e| panic!("hostile guest failed to load: {e}"))
+}
+
+/// Load the mock domain plugin (built wasm + the repo's manifest template).
+pub fn mock_domain(runtime: &Runtime) -> Arc<LoadedComponent> {
+    let wasm = guest_wasm("eigenbox_plugin_mock");
+    let template = std::fs::read_to_string(workspace_root().join("plugins/mock/eigenbox.toml")).expect("plugins/mock/eigenbox.toml");
+    let mut lines: Vec<String> = template.lines().filter(|l| !l.trim_start().starts_with("sha256")).map(str::to_string).collect();
+    lines.insert(0, format!("sha256 = \"{}\"", sha256_hex(&wasm)));
+    let m = Manifest::from_toml_str(&lines.join("\n")).expect("mock manifest");
+    runtime.load(m, &wasm).unwrap_or_else(|e| panic!("mock failed to load: {e}"))
+}
+
+/// The golden mock vectors: `../shared/golden/mock` when present, else the copy shipped with the plugin.
+pub fn mock_golden_dir() -> PathBuf {
+    let shared = workspace_root().join("../shared/golden/mock");
+    if shared.join("tools.json").is_file() {
+        shared
+    } else {
+        workspace_root().join("plugins/mock/data/golden")
+    }
+}
