@@ -23,7 +23,7 @@ pub fn workspace_root() -> PathBuf {
 /// Bytes of a guest built for wasm32-wasip2 (`name` without `.wasm`).
 pub fn guest_wasm(name: &str) -> Vec<u8> {
     let p = workspace_root().join("target/wasm32-wasip2/release").join(format!("{name}.wasm"));
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}; build the guests first with scripts/build-plugins.sh", p.display()))
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}; build the guests first with scripts/build.sh", p.display()))
 }
 
 /// A manifest for `wasm` with extra TOML for `[capabilities]` and `[limits]`.

@@ -138,3 +138,18 @@ async fn fork_copies_state_and_then_diverges() {
     assert!(a.restore(b"short").await.unwrap().is_err());
     assert_eq!(call(&mut a, "get", "{}").await.unwrap(), "1");
 }
+
+#[tokio::test]
+async fn instance_and_table_caps_are_enforced_at_instantiation() {
+    // A Rust component is several core instances; a cap of one refuses it, as a typed error.
+    let c = hostile("", "", "instances = 1");
+    match DomainInstance::new(c).await {
+        Err(CallError::Instantiate(msg)) => assert!(msg.contains("instance"), "{msg}"),
+        Err(other) => panic!("expected an instantiation error, got {other:?}"),
+        Ok(_) => panic!("a one-instance cap did not stop a multi-instance component"),
+    }
+    let c = hostile("", "", "table_elements = 1");
+    assert!(DomainInstance::new(c).await.is_err(), "a one-element table cap did not stop the component");
+    // With the defaults it runs.
+    assert!(DomainInstance::new(hostile("", "", "")).await.is_ok());
+}

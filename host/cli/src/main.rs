@@ -470,7 +470,7 @@ fn conformance(g: &Global, dir: &Path, data: Option<&Path>, only: Option<&str>) 
         pb.inc(1);
     }
     pb.finish_and_clear();
-    print!("{report}");
+    println!("{report}");
     let (passed, failed) = (report.passed(), report.failed());
     host.store.finish_run(&run, if failed == 0 { "ok" } else { "failed" }, json!({"passed": passed, "failed": failed}))?;
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })

@@ -34,7 +34,7 @@ use tokio::runtime::Handle;
 #[derive(Debug, thiserror::Error)]
 pub enum EpisodeError {
     /// No plugin of that name in the plugin directory.
-    #[error("no domain plugin `{name}` in {dir} (expected {dir}/{name}/eigenbox.toml; build and package it with scripts/build-plugins.sh){available}")]
+    #[error("no domain plugin `{name}` in {dir} (expected {dir}/{name}/eigenbox.toml; build and package it with scripts/build.sh){available}")]
     NoSuchPlugin {
         /// The name asked for.
         name: String,

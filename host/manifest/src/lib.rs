@@ -307,13 +307,16 @@ pub struct Manifest {
     pub limits: Limits,
 }
 
-fn toml_error(what: &'static str, path: Option<&Path>, e: toml::de::Error) -> ManifestError {
+fn toml_error(what: &'static str, path: Option<&Path>, source: &str, e: toml::de::Error) -> ManifestError {
     let mut message = e.message().to_string();
     if message.contains("unknown field `grants`") || message.contains("unknown field `grant`") {
         message.push_str(" (a manifest only requests capabilities; grants come from the operator's grants file)");
     }
     if let Some(span) = e.span() {
-        message = format!("{message} (at byte {}..{})", span.start, span.end);
+        let before = &source[..span.start.min(source.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+        message = format!("{message} (line {line}, column {column})");
     }
     ManifestError::Malformed { what, path: path.map(Path::to_path_buf), message }
 }
@@ -337,7 +340,7 @@ impl Manifest {
     }
 
     fn parse(s: &str, path: Option<&Path>) -> Result<Manifest, ManifestError> {
-        let m: Manifest = toml::from_str(s).map_err(|e| toml_error("manifest", path, e))?;
+        let m: Manifest = toml::from_str(s).map_err(|e| toml_error("manifest", path, s, e))?;
         m.validate()?;
         Ok(m)
     }
@@ -473,7 +476,7 @@ impl Grants {
     }
 
     fn parse(s: &str, path: Option<&Path>) -> Result<Grants, ManifestError> {
-        let g: Grants = toml::from_str(s).map_err(|e| toml_error("grants file", path, e))?;
+        let g: Grants = toml::from_str(s).map_err(|e| toml_error("grants file", path, s, e))?;
         let mut seen = BTreeSet::new();
         for c in &g.components {
             if !seen.insert(c.id.as_str()) {
@@ -765,6 +768,12 @@ mod tests {
         let mut m2 = m.clone();
         m2.sha256 = sha256_hex(b"hello");
         m2.verify_hash(b"hello").unwrap();
+    }
+
+    #[test]
+    fn parse_errors_carry_line_and_column() {
+        let e = Grants::from_toml_str("[defaults]\nrequire_listed = 3\n").unwrap_err().to_string();
+        assert!(e.contains("line 2, column 18"), "{e}");
     }
 
     #[test]

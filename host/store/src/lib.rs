@@ -234,7 +234,12 @@ impl Store {
 
     /// Start a run.
     pub fn create_run(&self, kind: &str, params: serde_json::Value) -> Result<String, StoreError> {
-        let id = format!("run-{:06}", self.db.generate_id()? + 1);
+        let next = self.db.open_tree(META)?.update_and_fetch("run-counter", |old| {
+            let n = old.and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes).unwrap_or(0);
+            Some((n + 1).to_be_bytes().to_vec())
+        })?;
+        let n = next.and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok()).map(u64::from_be_bytes).unwrap_or(1);
+        let id = format!("run-{n:06}");
         let run = Run { id: id.clone(), kind: kind.into(), params, started: now(), finished: None, status: "running".into(), summary: serde_json::Value::Null };
         self.db.open_tree(RUNS)?.insert(&id, encode(&run)?)?;
         self.db.flush()?;
@@ -320,10 +325,13 @@ mod tests {
         let s = Store::open(&dir.path().join("s")).unwrap();
         let a = s.create_run("replay", serde_json::json!({"t": 1})).unwrap();
         let b = s.create_run("replay", serde_json::json!({"t": 2})).unwrap();
-        assert_ne!(a, b);
+        assert_eq!((a.as_str(), b.as_str()), ("run-000001", "run-000002"));
+        drop(s);
+        let s = Store::open(&dir.path().join("s")).unwrap();
+        assert_eq!(s.create_run("replay", serde_json::Value::Null).unwrap(), "run-000003", "ids stay contiguous across reopen");
         s.finish_run(&a, "ok", serde_json::json!(3)).unwrap();
         let runs = s.runs().unwrap();
-        assert_eq!(runs.len(), 2);
+        assert_eq!(runs.len(), 3);
         assert_eq!(runs[0].status, "ok");
         assert_eq!(runs[1].status, "running");
         assert!(matches!(s.finish_run("run-999999", "ok", serde_json::Value::Null), Err(StoreError::NoSuchRun(_))));

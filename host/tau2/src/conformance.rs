@@ -242,9 +242,14 @@ impl fmt::Display for Report {
             }
         }
         if !self.is_success() {
-            writeln!(f, "\nFailures:")?;
-            for fl in self.failures() {
-                write!(f, "{fl}")?;
+            writeln!(f, "\nFailures (first {FAILURES_SHOWN_PER_DOMAIN} per domain):")?;
+            for d in &self.domains {
+                for fl in d.failures.iter().take(FAILURES_SHOWN_PER_DOMAIN) {
+                    write!(f, "{fl}")?;
+                }
+                if d.failures.len() > FAILURES_SHOWN_PER_DOMAIN {
+                    writeln!(f, "[{}] ... and {} more failures", d.domain, d.failures.len() - FAILURES_SHOWN_PER_DOMAIN)?;
+                }
             }
         }
         if self.skipped() > 0 {
@@ -253,6 +258,9 @@ impl fmt::Display for Report {
         write!(f, "{}", self.summary_line())
     }
 }
+
+/// How many failures per domain the report prints (all are kept in [`DomainReport::failures`]).
+pub const FAILURES_SHOWN_PER_DOMAIN: usize = 10;
 
 /// Errors that stop a conformance run before any check.
 #[derive(Debug, thiserror::Error)]

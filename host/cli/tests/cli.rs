@@ -1,0 +1,131 @@
+//! The `eigenbox` binary end to end, on a plugin directory packaged in a temp dir.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use eigenbox_tests::{mock_golden_dir, workspace_root};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let env = Env { dir: tempfile::tempdir().unwrap() };
+        let wasm = workspace_root().join("target/wasm32-wasip2/release/eigenbox_plugin_mock.wasm");
+        let out = env.run(&["plugin", "package", wasm.to_str().unwrap(), "--manifest", workspace_root().join("plugins/mock/eigenbox.toml").to_str().unwrap(), "--out", env.plugins().to_str().unwrap()]);
+        assert!(out.status.success(), "package failed: {}", String::from_utf8_lossy(&out.stderr));
+        env
+    }
+    fn plugins(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &self.dir.path().join("grants.toml"), &self.dir.path().join("store"))
+    }
+    fn run_with(&self, args: &[&str], grants: &Path, store: &Path) -> Output {
+        let bin = env!("CARGO_BIN_EXE_eigenbox");
+        Command::new(bin)
+            .args(args)
+            .env("EIGENBOX_PLUGINS", self.plugins())
+            .env("EIGENBOX_GRANTS", grants)
+            .env("EIGENBOX_STORE", store)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap_or_else(|e| panic!("{bin}: {e}"))
+    }
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn inspect_call_and_replay() {
+    let env = Env::new();
+    let o = env.run(&["plugin", "inspect", env.plugins().join("mock").to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("world      eigenbox:domain/domain-plugin@0.1.0"), "{out}");
+    assert!(out.contains("(matches manifest)"), "{out}");
+    assert!(out.contains("eigenbox:domain/domain@0.1.0#call-tool"), "{out}");
+
+    let o = env.run(&["call", "mock", "get_users"]);
+    assert!(o.status.success());
+    assert_eq!(text(&o).0, "[{\"user_id\": \"user_1\", \"name\": \"Test User\", \"tasks\": [\"task_1\"]}]\n");
+
+    let o = env.run(&["call", "mock", "nope", "{}"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(text(&o).0, "Error: Tool 'nope' not found.\n");
+
+    let o = env.run(&["call", "mock", "create_task", "{\"user_id\": "]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).0.starts_with("Error: "), "malformed JSON needs a clear error");
+
+    let o = env.run(&["replay", "mock"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.contains("10 matched, 0 mismatched"), "{out}");
+
+    let o = env.run(&["runs"]);
+    assert!(text(&o).0.contains("run-000001  replay"), "{}", text(&o).0);
+    let o = env.run(&["plugin", "list"]);
+    assert!(text(&o).0.contains("eigenbox:mock 0.1.0"), "{}", text(&o).0);
+}
+
+#[test]
+fn conformance_reports_a_table_and_a_final_line() {
+    let env = Env::new();
+    let golden = tempfile::tempdir().unwrap();
+    std::fs::create_dir(golden.path().join("mock")).unwrap();
+    for f in ["tools.json", "replays.jsonl", "probes.jsonl"] {
+        std::fs::copy(mock_golden_dir().join(f), golden.path().join("mock").join(f)).unwrap();
+    }
+    let o = env.run(&["conformance", golden.path().to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.contains("mock"), "{out}");
+    assert!(out.trim_end().ends_with(" passed, 0 failed"), "{out}");
+}
+
+#[test]
+fn tampered_ungranted_and_misplaced_grants_are_refused() {
+    let env = Env::new();
+    let mock = env.plugins().join("mock");
+    // A manifest that now asks for the clock, which config does not grant.
+    let manifest = std::fs::read_to_string(mock.join("eigenbox.toml")).unwrap();
+    std::fs::write(mock.join("eigenbox.toml"), manifest.replace("clock = false", "clock = true")).unwrap();
+    let o = env.run(&["tools", "mock"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("capability `clock` is requested but not granted"), "{}", text(&o).1);
+    std::fs::write(mock.join("eigenbox.toml"), &manifest).unwrap();
+
+    // Tampered wasm.
+    let wasm = mock.join("eigenbox_plugin_mock.wasm");
+    let mut bytes = std::fs::read(&wasm).unwrap();
+    let n = bytes.len() - 10;
+    bytes[n] ^= 0xff;
+    std::fs::write(&wasm, &bytes).unwrap();
+    let o = env.run(&["call", "mock", "get_users"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("tampered or stale build"), "{}", text(&o).1);
+
+    // A grants file inside the plugin directory.
+    let inside = env.plugins().join("grants.toml");
+    std::fs::write(&inside, "").unwrap();
+    let o = env.run_with(&["tools", "mock"], &inside, &env.dir.path().join("store"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("inside the plugin directory"), "{}", text(&o).1);
+}
+
+#[test]
+fn a_corrupt_or_foreign_store_is_a_clear_error() {
+    let env = Env::new();
+    let bogus = env.dir.path().join("not-a-store");
+    std::fs::create_dir(&bogus).unwrap();
+    std::fs::write(bogus.join("hello.txt"), "x").unwrap();
+    let o = env.run_with(&["call", "mock", "get_users"], &env.dir.path().join("grants.toml"), &bogus);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("is not an eigenbox store"), "{}", text(&o).1);
+    assert!(!text(&o).1.contains("panicked"));
+}
