@@ -195,3 +195,27 @@ async fn a_role_without_an_llm_grant_is_denied() {
     let (out, _) = probe(grants, "llm = [\"small\"]", "llm small\nllm big").await;
     assert_eq!(out, "llm small: ok echo small\nllm big: denied `test:probe` has no `llm` grant for model `big`");
 }
+
+struct Slow;
+
+impl LlmBackend for Slow {
+    fn chat<'a>(&'a self, request: ChatRequest) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<ChatResponse, String>> + Send + 'a>> {
+        Box::pin(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+            Scripted.chat(request).await
+        })
+    }
+}
+
+#[tokio::test]
+async fn time_waiting_on_the_llm_does_not_count_against_the_role_deadline() {
+    // The role's deadline is 300 ms of its own time; the LLM takes 600 ms per call.
+    let grants = "[[component]]\nid = \"test:probe\"\n[component.capabilities]\nllm = [\"small\"]\n";
+    let rt = runtime(grants);
+    let wasm = guest_wasm("eigenbox_guest_probe_role");
+    let role = rt.load(manifest("test:probe", ROLE, &wasm, "llm = [\"small\"]", "timeout_ms = 300"), &wasm).unwrap();
+    let mut r = RoleInstance::new(role).await.unwrap();
+    r.attach_llm(Arc::new(Slow));
+    let out = r.step(StepInput { config: "llm small\nllm small".into(), history: vec![] }).await.unwrap().unwrap();
+    assert_eq!(out.message.content.unwrap(), "llm small: ok echo small\nllm small: ok echo small");
+}

@@ -30,8 +30,7 @@ impl CheckerInstance {
     /// Judge one episode. `Ok(Err(_))` is the checker saying it cannot decide.
     pub async fn check(&self, input: &CheckInput) -> Result<Result<Verdict, String>, CallError> {
         let mut store: Store<HostState> = new_store(self.loaded.runtime.engine(), &self.loaded);
-        let ticks = self.loaded.runtime.deadline_ticks(self.loaded.granted.limits.timeout_ms);
-        arm(&mut store, &self.loaded, ticks);
+        arm(&mut store, &self.loaded);
         let instance = match self.loaded.pre.instantiate_async(&mut store).await {
             Ok(i) => i,
             Err(e) => return Err(classify(e, &store, &self.loaded)),

@@ -61,9 +61,8 @@ macro_rules! guest_call {
 macro_rules! raw_call {
     ($self:ident, |$b:ident, $s:ident| $body:expr) => {{
         let started = Instant::now();
-        let ticks = $self.loaded.runtime.deadline_ticks($self.loaded.granted.limits.timeout_ms);
         let live = $self.live.as_mut().ok_or_else(|| CallError::Instantiate("no live instance".into()))?;
-        arm(&mut live.store, &$self.loaded, ticks);
+        arm(&mut live.store, &$self.loaded);
         let result = {
             let $b = live.bindings.eigenbox_domain_domain();
             let $s = &mut live.store;
@@ -73,7 +72,7 @@ macro_rules! raw_call {
         $self.last = CallStats {
             fuel: $self.loaded.granted.limits.fuel.saturating_sub(fuel_left),
             wall: started.elapsed(),
-            peak_memory: 0,
+            peak_memory: live.store.data().limiter.peak_memory as u64,
         };
         match result {
             Ok(v) => Ok(v),
@@ -121,8 +120,7 @@ impl DomainInstance {
 
     async fn instantiate(loaded: Arc<LoadedComponent>) -> Result<Live, CallError> {
         let mut store = new_store(loaded.runtime.engine(), &loaded);
-        let ticks = loaded.runtime.deadline_ticks(loaded.granted.limits.timeout_ms);
-        arm(&mut store, &loaded, ticks);
+        arm(&mut store, &loaded);
         let instance = loaded.pre.instantiate_async(&mut store).await.map_err(|e| match classify(e, &store, &loaded) {
             CallError::Trap { message } => CallError::Instantiate(message),
             other => other,

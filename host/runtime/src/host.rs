@@ -20,12 +20,16 @@ const STDIO_CAPTURE_BYTES: usize = 64 * 1024;
 pub(crate) struct Limiter {
     inner: StoreLimits,
     pub(crate) hit_memory: bool,
+    /// Largest linear memory granted so far, bytes.
+    pub(crate) peak_memory: usize,
 }
 
 impl ResourceLimiter for Limiter {
     fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
         let r = self.inner.memory_growing(current, desired, maximum);
-        if !matches!(r, Ok(true)) {
+        if matches!(r, Ok(true)) {
+            self.peak_memory = self.peak_memory.max(desired);
+        } else {
             self.hit_memory = true;
         }
         r
@@ -63,6 +67,11 @@ pub struct HostState {
     pub(crate) denied: Option<Denied>,
     /// Role-only context (llm / tools imports).
     pub(crate) role: Option<RoleCtx>,
+    /// When the current call into the guest started.
+    pub(crate) call_started: std::time::Instant,
+    /// Time the current call spent waiting on host imports (LLM, domain tools); it does not
+    /// count against the guest's deadline.
+    pub(crate) host_wait: std::time::Duration,
 }
 
 impl WasiView for HostState {
@@ -121,7 +130,9 @@ impl HostState {
         HostState {
             wasi: b.build(),
             table: ResourceTable::new(),
-            limiter: Limiter { inner, hit_memory: false },
+            limiter: Limiter { inner, hit_memory: false, peak_memory: 0 },
+            call_started: std::time::Instant::now(),
+            host_wait: std::time::Duration::ZERO,
             stderr,
             stdout,
             denied: None,

@@ -75,7 +75,6 @@ impl Default for RuntimeConfig {
 struct Inner {
     engine: Engine,
     grants: Grants,
-    epoch_tick: Duration,
     stop: Arc<AtomicBool>,
 }
 
@@ -117,7 +116,7 @@ impl Runtime {
                 })
                 .map_err(|e| LoadError::Config(format!("cannot start the epoch thread: {e}")))?;
         }
-        Ok(Runtime { inner: Arc::new(Inner { engine, grants: config.grants, epoch_tick: tick, stop }) })
+        Ok(Runtime { inner: Arc::new(Inner { engine, grants: config.grants, stop }) })
     }
 
     /// The wasmtime engine.
@@ -128,11 +127,6 @@ impl Runtime {
     /// The operator's grants.
     pub fn grants(&self) -> &Grants {
         &self.inner.grants
-    }
-
-    pub(crate) fn deadline_ticks(&self, timeout_ms: u64) -> u64 {
-        let tick = self.inner.epoch_tick.as_millis().max(1) as u64;
-        timeout_ms.div_ceil(tick).max(1) + 1
     }
 }
 
@@ -148,13 +142,16 @@ pub struct CallStats {
 }
 
 /// Set the per-call budget on a store.
-pub(crate) fn arm(store: &mut Store<HostState>, loaded: &LoadedComponent, runtime_ticks: u64) {
+pub(crate) fn arm(store: &mut Store<HostState>, loaded: &LoadedComponent) {
     let data = store.data_mut();
     data.limiter.hit_memory = false;
     data.denied = None;
+    data.call_started = std::time::Instant::now();
+    data.host_wait = Duration::ZERO;
     // Fuel is on (consume_fuel) for every store of this engine, so setting it cannot fail.
     let _ = store.set_fuel(loaded.granted.limits.fuel);
-    store.set_epoch_deadline(runtime_ticks);
+    // The deadline callback (see `new_store`) decides at every epoch tick.
+    store.set_epoch_deadline(1);
 }
 
 /// Turn a failed call's error into a typed [`CallError`].
@@ -200,8 +197,19 @@ pub(crate) fn check_output(len: usize, loaded: &LoadedComponent) -> Result<(), C
 }
 
 /// Create a store for a component with limits and grants applied.
+///
+/// Deadlines: every epoch tick the running guest reaches the callback below, which traps once
+/// the guest's own time in this call (wall time minus time spent waiting on host imports such as
+/// LLM requests) exceeds its `timeout_ms`, and otherwise yields to the async executor, so one busy
+/// guest never starves the other episodes sharing a worker thread.
 pub(crate) fn new_store(runtime: &Engine, loaded: &LoadedComponent) -> Store<HostState> {
     let mut store = Store::new(runtime, HostState::new(&loaded.granted, loaded.world));
     store.limiter(|s| &mut s.limiter);
+    let timeout = Duration::from_millis(loaded.granted.limits.timeout_ms);
+    store.epoch_deadline_callback(move |ctx| {
+        let d = ctx.data();
+        let used = d.call_started.elapsed().saturating_sub(d.host_wait);
+        Ok(if used >= timeout { wasmtime::UpdateDeadline::Interrupt } else { wasmtime::UpdateDeadline::Yield(1) })
+    });
     store
 }

@@ -79,7 +79,9 @@ impl llm::Host for HostState {
             };
             backend
         };
+        let waited = Instant::now();
         let result = backend.chat(request).await;
+        self.host_wait += waited.elapsed();
         let ctx = self.role.as_mut().ok_or_else(|| LlmError::Denied(no_role()))?;
         match result {
             Ok(r) => {
@@ -101,7 +103,9 @@ impl tools::Host for HostState {
             let Some((domain, inst)) = ctx.domain.clone() else { return Vec::new() };
             (domain, inst, ctx.component.granted.clone())
         };
+        let waited = Instant::now();
         let tools = inst.lock().await.tools().await.unwrap_or_default();
+        self.host_wait += waited.elapsed();
         tools.into_iter().filter(|t| t.requestor == requestor && granted.may_call_tool(&domain, &t.name)).collect()
     }
 
@@ -122,7 +126,9 @@ impl tools::Host for HostState {
             }
             (inst, target)
         };
+        let waited = Instant::now();
         let result = inst.lock().await.call_tool(requestor, &name, &arguments).await;
+        self.host_wait += waited.elapsed();
         let ctx = self.role.as_mut().ok_or_else(|| ToolError { kind: ToolErrorKind::Denied, message: no_role() })?;
         match result {
             Ok(Ok(text)) => {
@@ -198,8 +204,7 @@ impl RoleInstance {
         }
         let mut store = new_store(self.loaded.runtime.engine(), &self.loaded);
         store.data_mut().role = Some(RoleCtx { component: self.loaded.clone(), domain: self.domain.clone(), llm: self.llm.clone(), log: Vec::new() });
-        let ticks = self.loaded.runtime.deadline_ticks(self.loaded.granted.limits.timeout_ms);
-        arm(&mut store, &self.loaded, ticks);
+        arm(&mut store, &self.loaded);
         let instance = self.loaded.pre.instantiate_async(&mut store).await.map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
         let bindings = RolePlugin::new(&mut store, &instance).map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
         self.store = Some((store, bindings));
@@ -208,13 +213,13 @@ impl RoleInstance {
 
     /// Run one step of the role.
     ///
-    /// The deadline covers the whole step, host calls (LLM round trips) included.
+    /// The deadline covers the guest's own time in the step; time spent waiting on host calls
+    /// (LLM round trips, domain tools) is not counted (the LLM client has its own timeouts).
     pub async fn step(&mut self, input: StepInput) -> Result<Result<StepOutput, String>, CallError> {
         self.ensure_live().await?;
-        let ticks = self.loaded.runtime.deadline_ticks(self.loaded.granted.limits.timeout_ms);
         let started = Instant::now();
         let Some((store, bindings)) = self.store.as_mut() else { return Err(CallError::Instantiate("no live instance".into())) };
-        arm(store, &self.loaded, ticks);
+        arm(store, &self.loaded);
         let r = bindings.eigenbox_role_role().call_step(&mut *store, &input).await;
         tracing::debug!(component = %self.loaded.manifest.id, elapsed_ms = started.elapsed().as_millis() as u64, "role step");
         match r {
