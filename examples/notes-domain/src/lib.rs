@@ -201,6 +201,21 @@ impl Domain for Notes {
         self.device = from_value(v)?;
         Ok(())
     }
+    // Typed fast paths for hashing, snapshot and restore (no intermediate JSON value).
+    fn serialize_agent_db<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.db.serialize(s)
+    }
+    fn serialize_user_db<S: serde::Serializer>(&self, s: S) -> Option<Result<S::Ok, S::Error>> {
+        Some(self.device.serialize(s))
+    }
+    fn deserialize_agent_db<'de, De: serde::Deserializer<'de>>(&mut self, d: De) -> Result<(), De::Error> {
+        self.db = NotesDb::deserialize(d)?;
+        Ok(())
+    }
+    fn deserialize_user_db<'de, De: serde::Deserializer<'de>>(&mut self, d: De) -> Result<(), De::Error> {
+        self.device = DeviceDb::deserialize(d)?;
+        Ok(())
+    }
 }
 
 eigenbox_sdk::export_domain!(Notes);
@@ -290,4 +305,138 @@ mod tests {
         rt.restore(&snap).unwrap();
         assert_eq!(rt.state_json(Side::User).unwrap(), r#"{"pinned": ["note_1"]}"#);
     }
+
+    /// The benchmark's synthetic state (`tests/benches/runtime.rs`), about `target` bytes.
+    fn synthetic_notes(target: usize) -> String {
+        let mut notes = serde_json::Map::new();
+        let (mut i, mut size) = (0, 0);
+        while size < target {
+            i += 1;
+            let id = format!("note_{i}");
+            let body = format!("Reservation {i:06}: flight HAT{:03} from JFK to LAX, passengers Ana, Bo, Cy; paid with credit_card_{:07}; status confirmed.", i % 300, i * 7);
+            let note = serde_json::json!({"note_id": id, "title": format!("Trip {i} é ☃"), "body": body, "tags": ["travel", format!("t{}", i % 17)]});
+            size += note.to_string().len() + id.len() + 4;
+            notes.insert(id, note);
+        }
+        serde_json::json!({"notes": notes, "next_id": i + 1}).to_string()
+    }
+
+    fn big(target: usize) -> Runtime<Notes> {
+        let mut rt = rt();
+        let init = EpisodeInit { agent_data: Some(synthetic_notes(target)), ..Default::default() };
+        rt.reset(&init).unwrap();
+        rt
+    }
+
+    fn slow_hash(rt: &Runtime<Notes>, side: Side) -> String {
+        let d = rt.domain().unwrap();
+        // The reference's aliasing: after `agent_data` the user toolkit reads the agent DB.
+        let side = match (side, rt.alias()) {
+            (Side::User, eigenbox_sdk::Alias::UserIsAgent) => Side::Assistant,
+            (Side::Assistant, eigenbox_sdk::Alias::AgentIsUser) => Side::User,
+            (s, _) => s,
+        };
+        let v = match side {
+            Side::Assistant => d.agent_db().unwrap(),
+            Side::User => d.user_db().unwrap().unwrap(),
+        };
+        eigenbox_sdk::pyjson::hash_value(&v)
+    }
+
+    #[test]
+    fn fast_paths_match_json_and_cache_invalidates() {
+        let mut rt = big(200_000);
+        for side in [Side::Assistant, Side::User] {
+            assert_eq!(rt.state_hash(side).unwrap(), slow_hash(&rt, side));
+        }
+        let before = rt.state_hash(Side::Assistant).unwrap();
+        // A read-only call leaves the same state (hash recomputed); a write changes it.
+        rt.call_tool(Requestor::Assistant, "list_notes", "{}").unwrap();
+        assert_eq!(rt.state_hash(Side::Assistant).unwrap(), before);
+        rt.call_tool(Requestor::Assistant, "create_note", r#"{"title": "n", "body": "b"}"#).unwrap();
+        let after = rt.state_hash(Side::Assistant).unwrap();
+        assert_ne!(after, before);
+        assert_eq!(after, slow_hash(&rt, Side::Assistant));
+        // Snapshot -> restore into a fresh runtime reproduces the state exactly.
+        let snap = rt.snapshot();
+        let mut other = Runtime::<Notes>::new();
+        other.restore(&snap).unwrap();
+        assert_eq!(other.state_json(Side::Assistant), rt.state_json(Side::Assistant));
+        assert_eq!(other.state_json(Side::User), rt.state_json(Side::User));
+        assert_eq!(other.alias(), rt.alias());
+        assert_eq!(other.snapshot(), snap);
+        assert_eq!(rt.state_hash(Side::User).unwrap(), after);
+        // The user DB proper (no aliasing in a fresh runtime) hashes the same both ways.
+        let mut plain = Runtime::<Notes>::new();
+        plain.call_tool(Requestor::User, "pin_note", r#"{"note_id": "note_1"}"#).unwrap();
+        assert_eq!(plain.state_hash(Side::User).unwrap(), slow_hash(&plain, Side::User));
+        let mut fresh = Runtime::<Notes>::new();
+        fresh.call_tool(Requestor::Assistant, "list_notes", "{}").unwrap();
+        let snap2 = fresh.snapshot();
+        assert_ne!(snap2, snap);
+        fresh.restore(&snap).unwrap();
+        assert_eq!(fresh.state_hash(Side::Assistant).unwrap(), after);
+        // A mutation after restore must not hand out the restored snapshot again.
+        fresh.call_tool(Requestor::Assistant, "delete_note", r#"{"note_id": "note_1"}"#).unwrap();
+        assert_ne!(fresh.snapshot(), snap);
+        assert_eq!(fresh.state_hash(Side::Assistant).unwrap(), slow_hash(&fresh, Side::Assistant));
+    }
+
+    /// Timing of the 7 MB state natively: `cargo test --release -p eigenbox-example-notes -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn big_state_timing() {
+        use std::time::{Duration, Instant};
+        fn best(name: &str, n: usize, mut f: impl FnMut()) {
+            let mut b = Duration::MAX;
+            for _ in 0..n {
+                let t = Instant::now();
+                f();
+                b = b.min(t.elapsed());
+            }
+            println!("{name:<40} best of {n}: {b:?}");
+        }
+        let mut rt = big(7 * 1024 * 1024);
+        let slow = slow_hash(&rt, Side::Assistant);
+        assert_eq!(rt.state_hash(Side::Assistant).unwrap(), slow);
+        best("hash via Value + dumps_sorted", 3, || {
+            slow_hash(&rt, Side::Assistant);
+        });
+        let db = &rt.domain().unwrap().db;
+        best("to_json_sorted (typed)", 5, || {
+            eigenbox_sdk::pyjson::to_json_sorted(db).unwrap();
+        });
+        let mut w = eigenbox_sdk::pyjson::JsonWriter::sorted();
+        best("JsonWriter sorted, buffer reused", 5, || {
+            w.clear();
+            serde::Serialize::serialize(db, &mut w).unwrap();
+        });
+        best("to_json (typed, unsorted)", 5, || {
+            eigenbox_sdk::pyjson::to_json(db).unwrap();
+        });
+        best("hash_sorted (typed)", 5, || {
+            eigenbox_sdk::pyjson::hash_sorted(db).unwrap();
+        });
+        let snap = rt.snapshot();
+        println!("snapshot: {} bytes", snap.len());
+        best("snapshot (cached)", 5, || {
+            rt.snapshot();
+        });
+        best("snapshot (cold)", 5, || {
+            rt.domain_mut().unwrap();
+            rt.snapshot();
+        });
+        let mut keep = Vec::new();
+        best("restore (drop not counted)", 5, || {
+            let mut other = Runtime::<Notes>::new();
+            other.restore(&snap).unwrap();
+            keep.push(other);
+        });
+        drop(keep);
+        best("state_hash after a write", 5, || {
+            rt.call_tool(Requestor::Assistant, "create_note", r#"{"title": "n", "body": "b"}"#).unwrap();
+            rt.state_hash(Side::Assistant).unwrap();
+        });
+    }
 }
+

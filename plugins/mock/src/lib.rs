@@ -336,6 +336,21 @@ impl Domain for Mock {
         self.user_db = from_value(v)?;
         Ok(())
     }
+    // Typed fast paths for hashing, snapshot and restore (no intermediate JSON value).
+    fn serialize_agent_db<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.db.serialize(s)
+    }
+    fn serialize_user_db<S: serde::Serializer>(&self, s: S) -> Option<Result<S::Ok, S::Error>> {
+        Some(self.user_db.serialize(s))
+    }
+    fn deserialize_agent_db<'de, De: serde::Deserializer<'de>>(&mut self, d: De) -> Result<(), De::Error> {
+        self.db = MockDb::deserialize(d)?;
+        Ok(())
+    }
+    fn deserialize_user_db<'de, De: serde::Deserializer<'de>>(&mut self, d: De) -> Result<(), De::Error> {
+        self.user_db = MockUserDb::deserialize(d)?;
+        Ok(())
+    }
 }
 
 eigenbox_sdk::export_domain!(Mock);

@@ -7,6 +7,10 @@
 //! `str()` of the equivalent Python object (used for error messages such as
 //! `User 1e+18 not found`).
 //!
+//! [`to_json`], [`to_json_sorted`] and [`hash_sorted`] render any `Serialize` type the same
+//! way without building a `Value` first (what `dumps_sorted(&to_value(t))` gives, byte for
+//! byte), which is how guests hash large typed databases.
+//!
 //! It has no wasm-specific code and is used both by guests (wasm32-wasip2) and the host.
 //!
 //! ```
@@ -22,6 +26,10 @@
 use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
+use std::io::Write as _;
+
+mod ser;
+pub use ser::{hash_sorted, to_json, to_json_sorted, Error, JsonWriter};
 
 /// `json.dumps(v, default=str)`: insertion order kept.
 pub fn dumps(v: &Value) -> String {
@@ -40,6 +48,11 @@ pub fn dumps_sorted(v: &Value) -> String {
 /// Lower-case hex sha256 of the UTF-8 bytes of `s`.
 pub fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// Lower-case hex sha256 of `b`.
+pub fn sha256_hex_bytes(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
 }
 
 /// τ²'s DB hash: `sha256_hex(dumps_sorted(v))`.
@@ -127,57 +140,88 @@ pub fn float_repr(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "inf" } else { "-inf" }.to_string();
     }
-    // Rust's `{:e}` gives the shortest round-trip digits: "-1.2345e-5", "1e16", "0e0".
-    let e = format!("{:e}", f);
-    let (neg, rest) = match e.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, e.as_str()),
+    let mut out = Vec::with_capacity(24);
+    push_float_repr(&mut out, f);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A fixed buffer for `{:e}` output (at most 17 digits, sign, point, exponent).
+struct SciBuf {
+    b: [u8; 48],
+    n: usize,
+}
+impl std::fmt::Write for SciBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.n + s.len();
+        if end > self.b.len() {
+            return Err(std::fmt::Error);
+        }
+        self.b[self.n..end].copy_from_slice(s.as_bytes());
+        self.n = end;
+        Ok(())
+    }
+}
+
+/// Append Python's `repr` of a finite float.
+pub(crate) fn push_float_repr(out: &mut Vec<u8>, f: f64) {
+    if f == 0.0 {
+        out.extend_from_slice(if f.is_sign_negative() { b"-0.0" } else { b"0.0" });
+        return;
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "-1.2345e-5", "1e16".
+    let mut buf = SciBuf { b: [0; 48], n: 0 };
+    if write!(buf, "{:e}", f).is_err() {
+        let _ = write!(out, "{f}");
+        return;
+    }
+    let e = &buf.b[..buf.n];
+    let (neg, rest) = match e.split_first() {
+        Some((b'-', r)) => (true, r),
+        _ => (false, e),
     };
-    let (mant, exp) = match rest.split_once('e') {
-        Some((m, x)) => (m, x.parse::<i32>().unwrap_or(0)),
-        None => (rest, 0),
-    };
-    let digits: String = mant.chars().filter(|c| *c != '.').collect();
+    let epos = rest.iter().position(|c| *c == b'e').unwrap_or(rest.len());
+    let (mant, exp_txt) = (&rest[..epos], rest.get(epos + 1..).unwrap_or(&[]));
+    let exp: i32 = std::str::from_utf8(exp_txt).ok().and_then(|x| x.parse().ok()).unwrap_or(0);
+    let mut digits = [0u8; 32];
+    let mut nd = 0;
+    for c in mant.iter().filter(|c| **c != b'.').take(digits.len()) {
+        digits[nd] = *c;
+        nd += 1;
+    }
+    let digits = &digits[..nd.max(1)];
     // value = 0.d1d2... * 10^decpt
     let decpt = exp + 1;
-    let mut s = String::new();
     if neg {
-        s.push('-');
-    }
-    if f == 0.0 {
-        s.push_str("0.0");
-        return s;
+        out.push(b'-');
     }
     if decpt <= -4 || decpt > 16 {
-        let (first, tail) = digits.split_at(1);
-        s.push_str(first);
-        if !tail.is_empty() {
-            s.push('.');
-            s.push_str(tail);
+        out.push(digits[0]);
+        if digits.len() > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
         }
         let x = decpt - 1;
-        let _ = write!(s, "e{}{:02}", if x < 0 { '-' } else { '+' }, x.abs());
+        let _ = write!(out, "e{}{:02}", if x < 0 { '-' } else { '+' }, x.abs());
     } else if decpt <= 0 {
-        s.push_str("0.");
+        out.extend_from_slice(b"0.");
         for _ in 0..(-decpt) {
-            s.push('0');
+            out.push(b'0');
         }
-        s.push_str(&digits);
+        out.extend_from_slice(digits);
     } else {
         let d = decpt as usize;
         if digits.len() <= d {
-            s.push_str(&digits);
+            out.extend_from_slice(digits);
             for _ in digits.len()..d {
-                s.push('0');
+                out.push(b'0');
             }
-            s.push_str(".0");
+            out.extend_from_slice(b".0");
         } else {
-            s.push_str(&digits[..d]);
-            s.push('.');
-            s.push_str(&digits[d..]);
+            out.extend_from_slice(&digits[..d]);
+            out.push(b'.');
+            out.extend_from_slice(&digits[d..]);
         }
     }
-    s
 }
 
 /// A string as `json.dumps(..., ensure_ascii=True)` writes it, quotes included.

@@ -80,3 +80,135 @@ fn hashes() {
     let db: Value = serde_json::from_str(include_str!("../../../plugins/mock/data/db.json")).expect("db");
     assert_eq!(hash_value(&db), "107f83a70b7bf4f616e283b0b0b8451346fe7681173398d4498a1ec15c5fdfc6");
 }
+
+mod typed {
+    use crate::{dumps, dumps_sorted, hash_sorted, hash_value, to_json, to_json_sorted};
+    use serde::Serialize;
+    use serde_json::{json, Value};
+    use std::collections::BTreeMap;
+
+    #[derive(Serialize)]
+    struct Loose(Value);
+
+    #[derive(Serialize)]
+    #[serde(transparent)]
+    struct PyLike(Value);
+
+    #[derive(Serialize)]
+    enum Kind {
+        Unit,
+        New(f64),
+        Tup(i32, String),
+        Rec { z: u8, a: Option<String> },
+    }
+
+    #[derive(Serialize)]
+    struct Inner {
+        zeta: f64,
+        alpha: Vec<f32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        skipped: Option<u8>,
+        none: Option<String>,
+        kinds: Vec<Kind>,
+    }
+
+    #[derive(Serialize)]
+    struct Outer {
+        title: String,
+        by_id: serde_json::Map<String, Value>,
+        nums: BTreeMap<i64, bool>,
+        py: PyLike,
+        loose: Loose,
+        inner: Inner,
+        #[serde(flatten)]
+        extra: BTreeMap<String, Value>,
+        unit: (),
+        ch: char,
+        big: u64,
+        neg: i128,
+        bytes: Vec<u8>,
+        tuple: (u8, &'static str),
+    }
+
+    fn sample() -> Outer {
+        let mut by_id = serde_json::Map::new();
+        for k in ["note_10", "note_2", "é", "~", "a\"b", "Z", "", "\u{1f600}", "tab\t"] {
+            by_id.insert(k.to_string(), json!({"z": [1e16, 0.1, 100.0, -0.0, 1e-5, 123456789.125], "a": {"y": null, "b": "\u{2603}\n"}}));
+        }
+        Outer {
+            title: "Trip é ☃ \u{1f600} \"q\" \\ \u{7f} \u{1}".into(),
+            by_id,
+            nums: BTreeMap::from([(10, true), (2, false), (-3, true)]),
+            py: PyLike(json!({"b": 1e18, "a": [1.5, "x", {"d": 2, "c": 3}]})),
+            loose: Loose(json!(["z", {"y": 1, "x": 2.0}])),
+            inner: Inner {
+                zeta: f64::NAN,
+                alpha: vec![0.1, 3.0, f32::INFINITY],
+                skipped: None,
+                none: None,
+                kinds: vec![Kind::Unit, Kind::New(2.5), Kind::Tup(-1, "t".into()), Kind::Rec { z: 1, a: None }],
+            },
+            extra: BTreeMap::from([("aaa".to_string(), json!(1)), ("zzz".to_string(), json!({"k": [true]}))]),
+            unit: (),
+            ch: 'ü',
+            big: u64::MAX,
+            neg: -42,
+            bytes: vec![0, 255],
+            tuple: (7, "seven"),
+        }
+    }
+
+    #[test]
+    fn typed_rendering_equals_value_rendering() {
+        let t = sample();
+        let v = serde_json::to_value(&t).unwrap();
+        assert_eq!(to_json_sorted(&t).unwrap(), dumps_sorted(&v));
+        assert_eq!(to_json(&t).unwrap(), dumps(&v));
+        assert_eq!(hash_sorted(&t).unwrap(), hash_value(&v));
+        // And on the Value itself (how the default `Domain::serialize_agent_db` goes).
+        assert_eq!(to_json_sorted(&v).unwrap(), dumps_sorted(&v));
+        assert_eq!(to_json(&v).unwrap(), dumps(&v));
+        let s = to_json_sorted(&t).unwrap();
+        assert!(s.contains(r#""zeta": null"#), "{s}");
+        assert!(s.contains(r#""a": {"b": "\u2603\n", "y": null}, "z": [1e+16, 0.1, 100.0, -0.0, 1e-05, 123456789.125]"#), "{s}");
+        assert!(s.contains(r#""none": null"#) && !s.contains("skipped"), "{s}");
+    }
+
+    #[test]
+    fn repeated_keys_keep_first_position_and_last_value() {
+        #[derive(Serialize)]
+        struct Clash {
+            b: u8,
+            a: u8,
+            #[serde(flatten)]
+            more: BTreeMap<String, u8>,
+        }
+        let t = Clash { b: 1, a: 2, more: BTreeMap::from([("a".to_string(), 9), ("c".to_string(), 3)]) };
+        let v = serde_json::to_value(&t).unwrap();
+        assert_eq!(to_json(&t).unwrap(), dumps(&v));
+        assert_eq!(to_json_sorted(&t).unwrap(), dumps_sorted(&v));
+        assert_eq!(to_json(&t).unwrap(), r#"{"b": 1, "a": 9, "c": 3}"#);
+    }
+
+    #[test]
+    fn many_keys_and_deep_nesting() {
+        let mut m = serde_json::Map::new();
+        for i in (0..500).rev() {
+            m.insert(format!("k{i}"), json!({"n": i, "f": i as f64 / 7.0, "s": [format!("v{i}")]}));
+        }
+        let mut v = Value::Object(m);
+        for i in 0..60 {
+            v = json!({"x": v, "a": i});
+        }
+        assert_eq!(to_json_sorted(&v).unwrap(), dumps_sorted(&v));
+        assert_eq!(to_json(&v).unwrap(), dumps(&v));
+    }
+
+    #[test]
+    fn non_string_keys() {
+        let t: BTreeMap<bool, u8> = BTreeMap::from([(true, 1), (false, 0)]);
+        assert_eq!(to_json_sorted(&t).unwrap(), dumps_sorted(&serde_json::to_value(&t).unwrap()));
+        let bad: BTreeMap<Vec<u8>, u8> = BTreeMap::from([(vec![1], 1)]);
+        assert!(to_json_sorted(&bad).is_err());
+    }
+}

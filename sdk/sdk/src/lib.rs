@@ -73,6 +73,12 @@
 //!   (a `String` becomes a `failed` error, which the host shows as `Error: <message>`);
 //! - `impl Domain` ([`Domain`]) listing [`Toolkit`]s: tools (`.tool(kind, f)`, `.mutates(bool)`)
 //!   and non-tool environment functions (`.env_fn(f)`, e.g. `assert_*` helpers);
+//! - for a large DB, the typed fast paths [`Domain::serialize_agent_db`] /
+//!   [`Domain::deserialize_agent_db`] (and the `_user_db` pair), one line each
+//!   (`self.db.serialize(s)`, `self.db = Db::deserialize(d)?`): DB hash, state JSON and
+//!   snapshot/restore then skip the intermediate JSON value. Hashes and the snapshot are
+//!   cached by [`Runtime`] until the next tool call, environment function, reset or restore;
+//!   the snapshot is a compact binary encoding;
 //! - `eigenbox_sdk::export_domain!(MyDomain);` at the crate root.
 //!
 //! Guests need no ambient authority: the SDK never touches clocks, randomness, files or the
@@ -82,6 +88,7 @@
 extern crate self as eigenbox_sdk;
 
 mod args;
+mod binary;
 mod runtime;
 
 pub use args::{ArgSchema, PyValue, ToolArgs};
@@ -178,7 +185,7 @@ macro_rules! export_domain {
                     __with(|rt| rt.snapshot())
                 }
                 fn restore(snapshot: ::std::vec::Vec<u8>) -> ::core::result::Result<(), ::std::string::String> {
-                    __with(|rt| rt.restore(&snapshot))
+                    __with(|rt| rt.restore_owned(snapshot))
                 }
             }
             $crate::glue::bindings::__export_domain_plugin!(__EigenboxGuest with_types_in $crate::glue::bindings);

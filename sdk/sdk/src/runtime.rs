@@ -1,8 +1,10 @@
 //! The target-independent domain machinery: [`Domain`], [`Toolkit`] and [`Runtime`].
 
 use crate::args::ToolArgs;
-use serde::Serialize;
+use crate::binary;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
+use std::cell::RefCell;
 
 /// Who issues a tool call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -257,6 +259,38 @@ pub trait Domain: Sized + 'static {
     fn set_user_db(&mut self, _v: Value) -> Result<(), String> {
         Err("'NoneType' object has no attribute 'update_db'".to_string())
     }
+
+    /// Write the agent DB to a serde serializer. [`Runtime::state_hash`],
+    /// [`Runtime::state_json`] and [`Runtime::snapshot`] use it, so overriding it with
+    /// `self.db.serialize(s)` skips the intermediate JSON value (a large DB hashes tens of
+    /// times faster). It must describe the same data as [`Domain::agent_db`], which the
+    /// default goes through.
+    fn serialize_agent_db<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.agent_db() {
+            Ok(v) => v.serialize(s),
+            Err(e) => Err(serde::ser::Error::custom(e)),
+        }
+    }
+    /// [`Domain::serialize_agent_db`] for the user DB (`None` without one); override with
+    /// `Some(self.user_db.serialize(s))`.
+    fn serialize_user_db<S: Serializer>(&self, s: S) -> Option<Result<S::Ok, S::Error>> {
+        self.user_db().map(|r| match r {
+            Ok(v) => v.serialize(s),
+            Err(e) => Err(serde::ser::Error::custom(e)),
+        })
+    }
+    /// Replace the agent DB from a serde deserializer ([`Runtime::restore`] uses it); the
+    /// default reads a JSON value and calls [`Domain::set_agent_db`]. Override with
+    /// `self.db = MyDb::deserialize(d)?; Ok(())`, validating as `set_agent_db` does.
+    fn deserialize_agent_db<'de, De: Deserializer<'de>>(&mut self, d: De) -> Result<(), De::Error> {
+        let v = Value::deserialize(d)?;
+        self.set_agent_db(v).map_err(serde::de::Error::custom)
+    }
+    /// [`Domain::deserialize_agent_db`] for the user DB.
+    fn deserialize_user_db<'de, De: Deserializer<'de>>(&mut self, d: De) -> Result<(), De::Error> {
+        let v = Value::deserialize(d)?;
+        self.set_user_db(v).map_err(serde::de::Error::custom)
+    }
 }
 
 /// The reference's DB aliasing after `initialization_data` (τ²'s `Environment.set_state`
@@ -272,10 +306,24 @@ pub enum Alias {
 }
 
 /// A domain instance plus its toolkits: implements every WIT export in plain Rust.
+///
+/// DB hashes and the snapshot are cached until something may have changed the state: any
+/// tool call or environment function, [`Runtime::reset`], [`Runtime::restore`] or
+/// [`Runtime::domain_mut`].
 pub struct Runtime<D: Domain> {
     state: Result<D, String>,
     alias: Alias,
     kits: Vec<Toolkit<D>>,
+    cache: RefCell<Cache>,
+}
+
+/// What [`Runtime`] remembers about the current state.
+#[derive(Default)]
+struct Cache {
+    /// `state_hash` of the agent (0) and user (1) DB, by the DB actually addressed.
+    hash: [Option<String>; 2],
+    /// The last snapshot taken or restored.
+    snapshot: Option<Vec<u8>>,
 }
 
 /// addict's `Dict.update`: recursive merge of objects; anything else is replaced.
@@ -323,7 +371,10 @@ fn parse_kwargs(arguments: &str) -> Result<Map<String, Value>, ToolError> {
     }
 }
 
-/// Snapshot layout (JSON): the DB values and the alias flag.
+/// Snapshot header: magic and format version.
+const SNAPSHOT_MAGIC: &[u8; 5] = b"EBXS\x02";
+
+/// Legacy snapshot layout (version 1, JSON): the DB values and the alias flag.
 #[derive(Serialize, serde::Deserialize)]
 struct Snapshot {
     v: u32,
@@ -341,7 +392,12 @@ impl<D: Domain> Default for Runtime<D> {
 impl<D: Domain> Runtime<D> {
     /// A runtime holding the domain's initial state.
     pub fn new() -> Self {
-        Runtime { state: D::initial_state(), alias: Alias::None, kits: D::toolkits() }
+        Runtime { state: D::initial_state(), alias: Alias::None, kits: D::toolkits(), cache: RefCell::default() }
+    }
+
+    /// Forget the cached hashes and snapshot: the state may change.
+    fn touch(&mut self) {
+        *self.cache.get_mut() = Cache::default();
     }
 
     /// The domain state (or why it failed to initialize).
@@ -349,8 +405,9 @@ impl<D: Domain> Runtime<D> {
         self.state.as_ref().map_err(|e| format!("domain failed to initialize: {e}"))
     }
 
-    /// Mutable domain state.
+    /// Mutable domain state (drops the cached hashes and snapshot).
     pub fn domain_mut(&mut self) -> Result<&mut D, String> {
+        self.touch();
         self.state.as_mut().map_err(|e| format!("domain failed to initialize: {e}"))
     }
 
@@ -397,6 +454,9 @@ impl<D: Domain> Runtime<D> {
             return Err(ToolError::new(ToolErrorKind::UnknownTool, format!("Tool '{name}' not found.")));
         };
         let kwargs = parse_kwargs(arguments)?;
+        // Any tool may change state: `mutates_state` is what replay re-executes, not a
+        // guarantee (a tool registered with `.mutates(false)` may still write).
+        self.touch();
         let kit = &self.kits[ki];
         let state = self.state.as_mut().map_err(|e| ToolError::failed(format!("domain failed to initialize: {e}")))?;
         (kit.tools[ti].handler)(state, kit.class, &kwargs)
@@ -441,6 +501,8 @@ impl<D: Domain> Runtime<D> {
             ));
         };
         let state = self.state.as_mut().map_err(|e| ToolError::failed(format!("domain failed to initialize: {e}")))?;
+        // Environment functions (assertions included) may change anything.
+        *self.cache.get_mut() = Cache::default();
         h(state, kit.class, &kwargs)
     }
 
@@ -450,35 +512,61 @@ impl<D: Domain> Runtime<D> {
             .map(|v| eigenbox_pyjson::dumps(&v))
     }
 
-    fn db_value(&self, side: Side) -> Option<Result<Value, String>> {
+    /// The DB that `side` addresses after aliasing, `None` if there is no such DB.
+    fn effective(&self, side: Side) -> Option<Side> {
+        let has_user = D::info().has_user_db;
+        match (side, self.alias) {
+            (Side::User, _) if !has_user => None,
+            (Side::User, Alias::UserIsAgent) => Some(Side::Assistant),
+            (Side::Assistant, Alias::AgentIsUser) => Some(Side::User),
+            (s, _) => Some(s),
+        }
+    }
+
+    /// Write one side's DB as sorted Python JSON into `w`.
+    fn write_db(&self, side: Side, w: &mut eigenbox_pyjson::JsonWriter) -> Option<Result<Side, String>> {
         let d = match self.domain() {
             Ok(d) => d,
             Err(e) => return Some(Err(e)),
         };
-        let has_user = D::info().has_user_db;
-        let effective = match (side, self.alias) {
-            (Side::User, _) if !has_user => return None,
-            (Side::User, Alias::UserIsAgent) => Side::Assistant,
-            (Side::Assistant, Alias::AgentIsUser) => Side::User,
-            (s, _) => s,
+        let eff = self.effective(side)?;
+        let r = match eff {
+            Side::Assistant => d.serialize_agent_db(&mut *w),
+            Side::User => d.serialize_user_db(&mut *w)?,
         };
-        match effective {
-            Side::Assistant => Some(d.agent_db()),
-            Side::User => d.user_db(),
-        }
+        Some(r.map(|()| eff).map_err(|e| e.0))
+    }
+
+    fn unavailable(e: &str) -> String {
+        eigenbox_pyjson::dumps(&Value::String(format!("<state unavailable: {e}>")))
     }
 
     /// `json.dumps(db.model_dump(), sort_keys=True, default=str)` of one side's DB.
     pub fn state_json(&self, side: Side) -> Option<String> {
-        match self.db_value(side)? {
-            Ok(v) => Some(eigenbox_pyjson::dumps_sorted(&v)),
-            Err(e) => Some(eigenbox_pyjson::dumps(&Value::String(format!("<state unavailable: {e}>")))),
-        }
+        let mut w = eigenbox_pyjson::JsonWriter::sorted();
+        Some(match self.write_db(side, &mut w)? {
+            Ok(_) => w.into_string(),
+            Err(e) => Self::unavailable(&e),
+        })
     }
 
-    /// sha256 hex of [`Runtime::state_json`].
+    /// sha256 hex of [`Runtime::state_json`], cached until the state may change.
     pub fn state_hash(&self, side: Side) -> Option<String> {
-        self.state_json(side).map(|s| eigenbox_pyjson::sha256_hex(&s))
+        if self.domain().is_ok() {
+            let eff = self.effective(side)?;
+            if let Some(h) = &self.cache.borrow().hash[eff as usize] {
+                return Some(h.clone());
+            }
+        }
+        let mut w = eigenbox_pyjson::JsonWriter::sorted();
+        Some(match self.write_db(side, &mut w)? {
+            Ok(eff) => {
+                let h = eigenbox_pyjson::sha256_hex_bytes(w.as_bytes());
+                self.cache.borrow_mut().hash[eff as usize] = Some(h.clone());
+                h
+            }
+            Err(e) => eigenbox_pyjson::sha256_hex(&Self::unavailable(&e)),
+        })
     }
 
     fn merge_into(&mut self, side: Side, data: &str) -> Result<(), String> {
@@ -527,28 +615,100 @@ impl<D: Domain> Runtime<D> {
     /// Fresh initial state, then `init` (data merge as the reference's addict update plus
     /// re-validation, then the actions). On error the state is the initial one.
     pub fn reset(&mut self, init: &EpisodeInit) -> Result<(), String> {
+        self.touch();
         self.state = D::initial_state();
         self.alias = Alias::None;
         self.domain()?;
         let r = self.apply_init(init);
         if r.is_err() {
+            self.touch();
             self.state = D::initial_state();
             self.alias = Alias::None;
         }
         r
     }
 
-    /// Opaque snapshot of all state (JSON of both DBs and the alias flag).
+    /// Opaque snapshot of all state: both DBs in a compact binary encoding and the alias
+    /// flag. Cached until the state may change, so snapshotting an unchanged state again
+    /// (or a state just restored) is a copy.
     pub fn snapshot(&self) -> Vec<u8> {
-        let agent = self.domain().and_then(|d| d.agent_db()).unwrap_or(Value::Null);
-        let user = self.domain().ok().and_then(|d| d.user_db()).and_then(|r| r.ok());
-        let s = Snapshot { v: 1, alias: self.alias, agent, user };
-        serde_json::to_vec(&s).unwrap_or_default()
+        if let Some(s) = &self.cache.borrow().snapshot {
+            return s.clone();
+        }
+        let s = self.encode_snapshot();
+        self.cache.borrow_mut().snapshot = Some(s.clone());
+        s
+    }
+
+    fn encode_snapshot(&self) -> Vec<u8> {
+        let mut e = binary::Encoder { out: Vec::new() };
+        e.out.extend_from_slice(SNAPSHOT_MAGIC);
+        e.out.push(self.alias as u8);
+        let at = e.out.len();
+        let ok = self.domain().map(|d| d.serialize_agent_db(&mut e).is_ok()).unwrap_or(false);
+        if !ok {
+            // As before: an unavailable DB is stored as null (and fails to restore).
+            e.out.truncate(at);
+            e.out.push(0);
+        }
+        let at = e.out.len();
+        e.out.push(1);
+        let ok = match self.domain() {
+            Ok(d) => matches!(d.serialize_user_db(&mut e), Some(Ok(()))),
+            Err(_) => false,
+        };
+        if !ok {
+            e.out.truncate(at);
+            e.out.push(0);
+        }
+        e.out
     }
 
     /// Replace all state with a snapshot taken by [`Runtime::snapshot`]. On error the state
     /// is unchanged.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.restore_owned(bytes.to_vec())
+    }
+
+    /// [`Runtime::restore`] taking the bytes (kept as the cached snapshot).
+    pub fn restore_owned(&mut self, bytes: Vec<u8>) -> Result<(), String> {
+        if bytes.first() == Some(&b'{') {
+            return self.restore_json(&bytes);
+        }
+        let (fresh, alias) = Self::decode_snapshot(&bytes).map_err(|e| format!("invalid snapshot: {e}"))?;
+        self.touch();
+        self.state = Ok(fresh);
+        self.alias = alias;
+        self.cache.get_mut().snapshot = Some(bytes);
+        Ok(())
+    }
+
+    fn decode_snapshot(bytes: &[u8]) -> Result<(D, Alias), String> {
+        let mut d = binary::Decoder::new(bytes);
+        if d.take(SNAPSHOT_MAGIC.len()).map_err(|e| e.0)? != SNAPSHOT_MAGIC {
+            return Err("not a snapshot of this format".to_string());
+        }
+        let alias = match d.byte().map_err(|e| e.0)? {
+            0 => Alias::None,
+            1 => Alias::UserIsAgent,
+            2 => Alias::AgentIsUser,
+            a => return Err(format!("invalid alias {a}")),
+        };
+        let mut fresh = D::initial_state().map_err(|e| format!("domain failed to initialize: {e}"))?;
+        fresh.deserialize_agent_db(&mut d).map_err(|e| e.0)?;
+        match d.byte().map_err(|e| e.0)? {
+            0 => {}
+            1 => fresh.deserialize_user_db(&mut d).map_err(|e| e.0)?,
+            f => return Err(format!("invalid user flag {f}")),
+        }
+        if !d.rest().is_empty() {
+            return Err("trailing bytes".to_string());
+        }
+        Ok((fresh, alias))
+    }
+
+    /// Version 1 snapshots (JSON), as earlier builds wrote them.
+    fn restore_json(&mut self, bytes: &[u8]) -> Result<(), String> {
         let s: Snapshot = serde_json::from_slice(bytes).map_err(|e| format!("invalid snapshot: {e}"))?;
         if s.v != 1 {
             return Err(format!("unsupported snapshot version {}", s.v));
@@ -558,6 +718,7 @@ impl<D: Domain> Runtime<D> {
         if let Some(u) = s.user {
             fresh.set_user_db(u).map_err(|e| format!("invalid snapshot: {e}"))?;
         }
+        self.touch();
         self.state = Ok(fresh);
         self.alias = s.alias;
         Ok(())

@@ -200,3 +200,61 @@ fn runtime_end_to_end() {
     assert_eq!(rt.alias(), Alias::None);
     assert_eq!(rt.state_json(Side::Assistant).unwrap(), r#"{"items": {"z": 100.0}}"#);
 }
+
+#[test]
+fn cached_hash_and_binary_snapshot() {
+    let mut rt = Runtime::<Two>::new();
+    let slow = |rt: &Runtime<Two>, side: Side| {
+        let d = rt.domain().unwrap();
+        let v = if side == Side::Assistant { d.agent_db().unwrap() } else { d.user_db().unwrap().unwrap() };
+        pyjson::hash_value(&v)
+    };
+    let h0 = rt.state_hash(Side::User).unwrap();
+    assert_eq!(h0, slow(&rt, Side::User));
+    // `uput` is registered with `.mutates(false)` yet writes: the cache must not go stale.
+    rt.call_tool(Requestor::User, "put", r#"{"key": "a", "value": 1e16}"#).unwrap();
+    assert_ne!(rt.state_hash(Side::User).unwrap(), h0);
+    assert_eq!(rt.state_hash(Side::User).unwrap(), slow(&rt, Side::User));
+    rt.call_tool(Requestor::Assistant, "put", r#"{"key": "é", "value": 0.1}"#).unwrap();
+    assert_eq!(rt.state_hash(Side::Assistant).unwrap(), slow(&rt, Side::Assistant));
+
+    let snap = rt.snapshot();
+    let mut other = Runtime::<Two>::new();
+    other.restore(&snap).unwrap();
+    for side in [Side::Assistant, Side::User] {
+        assert_eq!(other.state_json(side), rt.state_json(side));
+    }
+    assert_eq!(other.snapshot(), snap);
+    // Aliasing survives a snapshot.
+    let init = EpisodeInit { agent_data: Some(r#"{"items": {"q": 2.0}}"#.into()), ..Default::default() };
+    rt.reset(&init).unwrap();
+    let snap = rt.snapshot();
+    other.restore(&snap).unwrap();
+    assert_eq!(other.alias(), Alias::UserIsAgent);
+    assert_eq!(other.state_hash(Side::User), rt.state_hash(Side::User));
+
+    // Version 1 (JSON) snapshots still restore.
+    let v1 = r#"{"v": 1, "alias": "None", "agent": {"items": {"k": 3.0}}, "user": {"items": {}}}"#;
+    other.restore(v1.as_bytes()).unwrap();
+    assert_eq!(other.state_json(Side::Assistant).unwrap(), r#"{"items": {"k": 3.0}}"#);
+
+    // Garbage and truncations fail cleanly and leave the state alone.
+    let before = other.state_json(Side::Assistant);
+    let mut bad: Vec<Vec<u8>> = (0..snap.len()).map(|n| snap[..n].to_vec()).collect();
+    for i in 0..snap.len() {
+        let mut b = snap.clone();
+        b[i] ^= 0xff;
+        bad.push(b);
+    }
+    bad.push(vec![b'E', b'B', b'X', b'S', 2, 0, 7, 0xff, 0xff, 0xff, 0xff]);
+    let mut deep = b"EBXS\x02\x00".to_vec();
+    deep.extend(std::iter::repeat_n([7u8, 1, 0, 0, 0], 100_000).flatten());
+    bad.push(deep);
+    for b in &bad {
+        if other.restore(b).is_ok() {
+            // A flipped byte inside a string or number can still be a valid snapshot.
+            other.restore(v1.as_bytes()).unwrap();
+        }
+    }
+    assert_eq!(other.state_json(Side::Assistant), before);
+}
