@@ -322,35 +322,7 @@ impl Domain for Mock {
         ]
     }
 
-    fn agent_db(&self) -> Result<Value, String> {
-        to_value(&self.db)
-    }
-    fn set_agent_db(&mut self, v: Value) -> Result<(), String> {
-        self.db = from_value(v)?;
-        Ok(())
-    }
-    fn user_db(&self) -> Option<Result<Value, String>> {
-        Some(to_value(&self.user_db))
-    }
-    fn set_user_db(&mut self, v: Value) -> Result<(), String> {
-        self.user_db = from_value(v)?;
-        Ok(())
-    }
-    // Typed fast paths for hashing, snapshot and restore (no intermediate JSON value).
-    fn serialize_agent_db<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.db.serialize(s)
-    }
-    fn serialize_user_db<S: serde::Serializer>(&self, s: S) -> Option<Result<S::Ok, S::Error>> {
-        Some(self.user_db.serialize(s))
-    }
-    fn deserialize_agent_db<'de, De: serde::Deserializer<'de>>(&mut self, d: De) -> Result<(), De::Error> {
-        self.db = MockDb::deserialize(d)?;
-        Ok(())
-    }
-    fn deserialize_user_db<'de, De: serde::Deserializer<'de>>(&mut self, d: De) -> Result<(), De::Error> {
-        self.user_db = MockUserDb::deserialize(d)?;
-        Ok(())
-    }
+    eigenbox_sdk::db_fields!(agent: db: MockDb, user: user_db: MockUserDb);
 }
 
 eigenbox_sdk::export_domain!(Mock);

@@ -79,6 +79,8 @@
 //!   snapshot/restore then skip the intermediate JSON value. Hashes and the snapshot are
 //!   cached by [`Runtime`] until the next tool call, environment function, reset or restore;
 //!   the snapshot is a compact binary encoding;
+//! - for databases kept in struct fields, `eigenbox_sdk::db_fields!(agent: db: MyDb, user: device: MyUserDb);`
+//!   inside the `impl Domain` instead of writing the accessors by hand;
 //! - `eigenbox_sdk::export_domain!(MyDomain);` at the crate root.
 //!
 //! Guests need no ambient authority: the SDK never touches clocks, randomness, files or the
@@ -136,6 +138,62 @@ pub mod __private {
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod glue;
+
+/// Implement a [`Domain`]'s database methods for databases kept in plain struct fields.
+///
+/// Inside `impl Domain for MyDomain { ... }`, `eigenbox_sdk::db_fields!(agent: db: MyDb);` (or
+/// `db_fields!(agent: db: MyDb, user: device: MyUserDb);`) writes `agent_db` / `set_agent_db`
+/// (and `user_db` / `set_user_db`) plus the typed fast paths `serialize_*` / `deserialize_*` that
+/// hashing, snapshots and restores use, so no intermediate JSON value is built for them.
+///
+/// ```
+/// use eigenbox_sdk::prelude::*;
+/// #[derive(Clone, Serialize, Deserialize)]
+/// pub struct Db { pub n: i64 }
+/// pub struct D { db: Db }
+/// impl Domain for D {
+///     fn info() -> DomainInfo { DomainInfo::new("d", "0.1.0", "") }
+///     fn initial_state() -> Result<Self, String> { Ok(D { db: Db { n: 0 } }) }
+///     fn toolkits() -> Vec<Toolkit<Self>> { vec![] }
+///     eigenbox_sdk::db_fields!(agent: db: Db);
+/// }
+/// assert_eq!(Runtime::<D>::new().state_json(Side::Assistant).unwrap(), r#"{"n": 0}"#);
+/// ```
+#[macro_export]
+macro_rules! db_fields {
+    (agent: $a:ident : $at:ty $(, user: $u:ident : $ut:ty)? $(,)?) => {
+        fn agent_db(&self) -> ::core::result::Result<$crate::Value, ::std::string::String> {
+            $crate::to_value(&self.$a)
+        }
+        fn set_agent_db(&mut self, v: $crate::Value) -> ::core::result::Result<(), ::std::string::String> {
+            self.$a = $crate::from_value(v)?;
+            Ok(())
+        }
+        fn serialize_agent_db<S: $crate::serde::Serializer>(&self, s: S) -> ::core::result::Result<S::Ok, S::Error> {
+            $crate::serde::Serialize::serialize(&self.$a, s)
+        }
+        fn deserialize_agent_db<'de, De: $crate::serde::Deserializer<'de>>(&mut self, d: De) -> ::core::result::Result<(), De::Error> {
+            self.$a = <$at as $crate::serde::Deserialize>::deserialize(d)?;
+            Ok(())
+        }
+        $(
+        fn user_db(&self) -> ::core::option::Option<::core::result::Result<$crate::Value, ::std::string::String>> {
+            Some($crate::to_value(&self.$u))
+        }
+        fn set_user_db(&mut self, v: $crate::Value) -> ::core::result::Result<(), ::std::string::String> {
+            self.$u = $crate::from_value(v)?;
+            Ok(())
+        }
+        fn serialize_user_db<S: $crate::serde::Serializer>(&self, s: S) -> ::core::option::Option<::core::result::Result<S::Ok, S::Error>> {
+            Some($crate::serde::Serialize::serialize(&self.$u, s))
+        }
+        fn deserialize_user_db<'de, De: $crate::serde::Deserializer<'de>>(&mut self, d: De) -> ::core::result::Result<(), De::Error> {
+            self.$u = <$ut as $crate::serde::Deserialize>::deserialize(d)?;
+            Ok(())
+        }
+        )?
+    };
+}
 
 /// Export a [`Domain`] as the component world `eigenbox:domain/domain-plugin@0.1.0`.
 ///
