@@ -3,7 +3,6 @@
 
 use eigenbox_tau2::{DomainEnv, EpisodeInit, Requestor, ToolKind, ToolSpec};
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 const AGENT_TOOLS: &str = r##"[{"name": "create_task", "description": "Create a new task for a user.", "parameters": {"properties": {"user_id": {"description": "The ID of the user creating the task", "title": "User Id", "type": "string"}, "title": {"description": "The title of the task", "title": "Title", "type": "string"}, "description": {"default": null, "description": "Optional description of the task", "title": "Description", "type": "string"}}, "required": ["user_id", "title"], "title": "parameters", "type": "object"}}, {"name": "get_users", "description": "Get all users in the database.", "parameters": {"properties": {}, "title": "parameters", "type": "object"}}, {"name": "update_task_status", "description": "Update the status of a task.", "parameters": {"properties": {"task_id": {"description": "The ID of the task to update", "title": "Task Id", "type": "string"}, "status": {"description": "The new status of the task", "enum": ["pending", "completed"], "title": "Status", "type": "string"}}, "required": ["task_id", "status"], "title": "parameters", "type": "object"}}, {"name": "transfer_to_human_agents", "description": "Transfer the user to a human agent, with a summary of the user's issue.\n\nOnly transfer if\n -  the user explicitly asks for a human agent\n -  given the policy and the available tools, you cannot solve the user's issue.", "parameters": {"properties": {"summary": {"description": "A summary of the user's issue.", "title": "Summary", "type": "string"}}, "required": ["summary"], "title": "parameters", "type": "object"}}]"##;
 const USER_TOOLS: &str = r##"[{"name": "check_notifications", "description": "Check all notifications in the user's inbox.", "parameters": {"properties": {}, "title": "parameters", "type": "object"}}, {"name": "dismiss_notification", "description": "Dismiss (mark as read) a notification.", "parameters": {"properties": {"notification_id": {"description": "The ID of the notification to dismiss.", "title": "Notification Id", "type": "string"}}, "required": ["notification_id"], "title": "parameters", "type": "object"}}]"##;
@@ -43,102 +42,21 @@ impl FakeMock {
     }
 }
 
-/// Python `repr` of a JSON value as it appears inside an f-string.
 fn py_str(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) if n.is_f64() => py_float(n.as_f64().unwrap_or(0.0)),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Null => "None".into(),
-        other => other.to_string(),
-    }
+    eigenbox_pyjson::py_str(v)
 }
 
-fn py_float(f: f64) -> String {
-    if f != 0.0 && (f.abs() >= 1e16 || f.abs() < 1e-4) {
-        let s = format!("{f:e}");
-        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let e: i32 = e.parse().unwrap_or(0);
-        format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
-    } else if f.fract() == 0.0 {
-        format!("{f:.1}")
-    } else {
-        format!("{f}")
-    }
-}
-
-/// Python `json.dumps(v, sort_keys=sort)` (ensure_ascii, ", " and ": ").
+/// Python `json.dumps(v, sort_keys=sort)`.
 pub fn py_dumps(v: &Value, sort: bool) -> String {
-    let mut out = String::new();
-    dump(v, sort, &mut out);
-    out
-}
-
-fn dump(v: &Value, sort: bool, out: &mut String) {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => {
-            if n.is_f64() {
-                out.push_str(&py_float(n.as_f64().unwrap_or(0.0)))
-            } else {
-                out.push_str(&n.to_string())
-            }
-        }
-        Value::String(s) => {
-            out.push('"');
-            for c in s.chars() {
-                match c {
-                    '"' => out.push_str("\\\""),
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    '\t' => out.push_str("\\t"),
-                    '\u{8}' => out.push_str("\\b"),
-                    '\u{c}' => out.push_str("\\f"),
-                    c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                        let mut buf = [0u16; 2];
-                        for u in c.encode_utf16(&mut buf) {
-                            out.push_str(&format!("\\u{:04x}", u));
-                        }
-                    }
-                    c => out.push(c),
-                }
-            }
-            out.push('"');
-        }
-        Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                dump(x, sort, out);
-            }
-            out.push(']');
-        }
-        Value::Object(m) => {
-            out.push('{');
-            let mut keys: Vec<&String> = m.keys().collect();
-            if sort {
-                keys.sort();
-            }
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                dump(&Value::String((*k).clone()), sort, out);
-                out.push_str(": ");
-                dump(&m[k.as_str()], sort, out);
-            }
-            out.push('}');
-        }
+    if sort {
+        eigenbox_pyjson::dumps_sorted(v)
+    } else {
+        eigenbox_pyjson::dumps(v)
     }
 }
 
 fn sha(v: &Value) -> String {
-    hex::encode(Sha256::digest(py_dumps(v, true).as_bytes()))
+    eigenbox_pyjson::hash_value(v)
 }
 
 /// addict-style deep merge.
