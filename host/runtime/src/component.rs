@@ -1,14 +1,16 @@
 //! Loading a component: manifest → hash → grants → compile → world check → linker.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use eigenbox_manifest::{decide, sha256_hex, Granted, Manifest, World};
 use serde::Serialize;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, InstancePre};
 
-use crate::error::LoadError;
+use crate::bindings::EpisodeInit;
+use crate::error::{CallError, LoadError};
+use crate::frozen::{FrozenInfo, FrozenState, InstrumentedPre, Setup};
 use crate::host::{import_supported, linker_for, HostState};
 use crate::Runtime;
 
@@ -31,11 +33,22 @@ pub struct LoadedComponent {
     pub(crate) imports: Vec<String>,
     pub(crate) exports: Vec<String>,
     pub(crate) runtime: Runtime,
+    /// The original wasm bytes (kept to freeze states from); `None` for a frozen component.
+    pub(crate) wasm: Option<Arc<[u8]>>,
+    /// Set on a frozen component: where it came from.
+    pub(crate) frozen: Option<FrozenInfo>,
+    /// The wizer-instrumented original, compiled and linked on the first freeze.
+    pub(crate) instrumented: OnceLock<InstrumentedPre>,
 }
 
 impl std::fmt::Debug for LoadedComponent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedComponent").field("id", &self.manifest.id).field("sha256", &self.sha256).finish()
+        let mut d = f.debug_struct("LoadedComponent");
+        d.field("id", &self.manifest.id).field("sha256", &self.sha256);
+        if let Some(info) = &self.frozen {
+            d.field("frozen_sha256", &info.frozen_sha256);
+        }
+        d.finish()
     }
 }
 
@@ -69,9 +82,30 @@ impl LoadedComponent {
     pub fn granted(&self) -> &Granted {
         &self.granted
     }
-    /// sha256 of the wasm bytes.
+    /// sha256 of the wasm bytes (for a frozen component: of the original's, as in its manifest;
+    /// the frozen bytes' hash is in [`LoadedComponent::frozen`]).
     pub fn sha256(&self) -> &str {
         &self.sha256
+    }
+    /// For a frozen component ([`LoadedComponent::freeze`]): its provenance; `None` otherwise.
+    pub fn frozen(&self) -> Option<&FrozenInfo> {
+        self.frozen.as_ref()
+    }
+    /// Whether fresh instances of this component start in a frozen state rather than the
+    /// domain's initial one.
+    pub fn is_frozen(&self) -> bool {
+        self.frozen.is_some()
+    }
+    /// Freeze the domain in the state `reset(init)` gives: instances made from the result
+    /// ([`crate::DomainInstance::from_frozen`]) start in that state without running anything.
+    /// The setup runs under this component's limits; the frozen component keeps its manifest,
+    /// grants and limits. Freezing an already frozen component starts from its original.
+    pub async fn freeze(self: &Arc<Self>, init: EpisodeInit) -> Result<Arc<FrozenState>, CallError> {
+        crate::frozen::freeze(self, Setup::Reset(&init)).await
+    }
+    /// Freeze the domain in the state `restore(snapshot)` gives (see [`LoadedComponent::freeze`]).
+    pub async fn freeze_snapshot(self: &Arc<Self>, snapshot: &[u8]) -> Result<Arc<FrozenState>, CallError> {
+        crate::frozen::freeze(self, Setup::Restore(snapshot)).await
     }
     /// The world.
     pub fn world(&self) -> World {
@@ -131,7 +165,19 @@ impl Runtime {
             detail: format!("{e:#}"),
         })?;
         tracing::debug!(component = %manifest.id, %sha256, world = %world, "component loaded");
-        Ok(Arc::new(LoadedComponent { manifest, granted, sha256, world, pre, imports, exports, runtime: self.clone() }))
+        Ok(Arc::new(LoadedComponent {
+            manifest,
+            granted,
+            sha256,
+            world,
+            pre,
+            imports,
+            exports,
+            runtime: self.clone(),
+            wasm: Some(Arc::from(wasm)),
+            frozen: None,
+            instrumented: OnceLock::new(),
+        }))
     }
 }
 
@@ -145,7 +191,7 @@ fn compile(engine: &wasmtime::Engine, id: &str, wasm: &[u8]) -> Result<Component
     Component::new(engine, wasm).map_err(|e| LoadError::InvalidComponent { component: id.into(), message: format!("{e:#}") })
 }
 
-fn check_world(
+pub(crate) fn check_world(
     engine: &wasmtime::Engine,
     component: &Component,
     manifest: &Manifest,

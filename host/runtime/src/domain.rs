@@ -9,6 +9,7 @@ use crate::bindings::domain::DomainPlugin;
 use crate::bindings::{DbSide, DomainInfo, EnvCall, EpisodeInit, Requestor, ToolError, ToolSpec};
 use crate::component::LoadedComponent;
 use crate::error::CallError;
+use crate::frozen::FrozenState;
 use crate::host::HostState;
 use crate::{arm, check_output, classify, new_store, CallStats};
 
@@ -18,6 +19,8 @@ const JOURNAL_COMPACT_AT: usize = 64;
 /// Where the state of a fresh instance comes from when the current one must be replaced.
 #[derive(Clone)]
 enum Base {
+    /// A fresh instance as it comes (for a frozen component: the frozen state).
+    Fresh,
     /// `reset(init)` on a fresh instance.
     Init(EpisodeInit),
     /// `restore(snapshot)` on a fresh instance.
@@ -91,19 +94,31 @@ fn side_key(r: Requestor) -> bool {
 }
 
 impl DomainInstance {
-    /// A fresh episode in the domain's initial state.
+    /// A fresh episode in the domain's initial state (for a frozen component, that means a
+    /// `reset` of the frozen state; use [`DomainInstance::from_frozen`] to start in it).
     pub async fn new(loaded: Arc<LoadedComponent>) -> Result<DomainInstance, CallError> {
+        Self::start(loaded, Base::Init(EpisodeInit { agent_data: None, user_data: None, actions: Vec::new() }), None).await
+    }
+
+    /// A fresh episode that starts directly in a frozen state: a new instance of the frozen
+    /// component, with nothing run in it. A trap rolls back to the frozen state (plus the
+    /// writes made since), like any other base.
+    pub async fn from_frozen(frozen: &FrozenState) -> Result<DomainInstance, CallError> {
+        Self::start(frozen.loaded.clone(), Base::Fresh, frozen.mutating.clone()).await
+    }
+
+    /// Freeze this episode's current state (via `snapshot` and a `restore` into the original
+    /// component): instances made from the result start in it. See [`LoadedComponent::freeze`].
+    pub async fn freeze(&mut self) -> Result<Arc<FrozenState>, CallError> {
+        let snap = self.snapshot().await?;
+        crate::frozen::freeze(&self.loaded, crate::frozen::Setup::Restore(&snap)).await
+    }
+
+    async fn start(loaded: Arc<LoadedComponent>, base: Base, mutating: Option<std::collections::BTreeMap<(bool, String), bool>>) -> Result<DomainInstance, CallError> {
         if loaded.world != eigenbox_manifest::World::Domain {
             return Err(CallError::Instantiate(format!("`{}` is a {} component, not a domain", loaded.manifest.id, loaded.world)));
         }
-        let mut d = DomainInstance {
-            loaded,
-            live: None,
-            base: Base::Init(EpisodeInit { agent_data: None, user_data: None, actions: Vec::new() }),
-            journal: Vec::new(),
-            mutating: None,
-            last: CallStats::default(),
-        };
+        let mut d = DomainInstance { loaded, live: None, base, journal: Vec::new(), mutating, last: CallStats::default() };
         d.ensure_live().await?;
         Ok(d)
     }
@@ -140,9 +155,12 @@ impl DomainInstance {
         let journal = std::mem::take(&mut self.journal);
         let restored: Result<(), CallError> = async {
             match &base {
+                Base::Fresh => {}
                 Base::Init(init) => {
+                    // A fresh instance of an unfrozen component is in the initial state already;
+                    // one of a frozen component is not.
                     let empty = init.agent_data.is_none() && init.user_data.is_none() && init.actions.is_empty();
-                    if !empty {
+                    if !empty || self.loaded.is_frozen() {
                         let init = init.clone();
                         raw_call!(self, |b, s| b.call_reset(s, &init))?.map_err(|e| CallError::BadAnswer(format!("reset failed while rebuilding: {e}")))?;
                     }
@@ -278,8 +296,8 @@ impl DomainInstance {
     /// A new, independent episode with a copy of this one's state.
     pub async fn fork(&mut self) -> Result<DomainInstance, CallError> {
         let snap = self.snapshot().await?;
-        let mut other = DomainInstance::new(self.loaded.clone()).await?;
-        other.mutating = self.mutating.clone();
+        // `restore` replaces all state, so the fresh instance need not be reset first.
+        let mut other = Self::start(self.loaded.clone(), Base::Fresh, self.mutating.clone()).await?;
         other.restore(&snap).await?.map_err(|e| CallError::BadAnswer(format!("restore of own snapshot failed: {e}")))?;
         Ok(other)
     }

@@ -105,6 +105,9 @@ pub enum CallError {
     /// Instantiation of a fresh instance failed.
     #[error("instantiation failed: {0}")]
     Instantiate(String),
+    /// A domain state could not be frozen ([`crate::LoadedComponent::freeze`]).
+    #[error("freeze failed: {0}")]
+    Freeze(String),
 }
 
 impl CallError {
@@ -120,6 +123,7 @@ impl CallError {
             CallError::Trap { .. } => "trap",
             CallError::BadAnswer(_) => "bad-answer",
             CallError::Instantiate(_) => "instantiate-failed",
+            CallError::Freeze(_) => "freeze-failed",
         }
     }
 }

@@ -140,6 +140,11 @@ impl HostState {
         }
     }
 
+    /// Whether no host resource (WASI stream, ...) is held in this store's resource table.
+    pub(crate) fn table_is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
     /// The last bytes the guest wrote to stderr (lossy UTF-8).
     pub fn stderr_tail(&self, max: usize) -> String {
         tail(&self.stderr.contents(), max)

@@ -36,6 +36,7 @@ mod checker;
 mod component;
 mod domain;
 mod error;
+mod frozen;
 mod host;
 mod role;
 
@@ -52,6 +53,7 @@ pub use component::{Inspection, LoadedComponent};
 pub use domain::DomainInstance;
 pub use eigenbox_manifest as manifest;
 pub use error::{CallError, LoadError};
+pub use frozen::{FreezeStats, FrozenInfo, FrozenState};
 pub use host::HostState;
 pub use role::{AccessRecord, ChatRequest, ChatResponse, LlmBackend, LlmError, RoleInstance, StepInput, StepOutput};
 

@@ -1,0 +1,306 @@
+//! Frozen domain states: a domain put into some state once, then baked into a new component whose
+//! data segments hold that state, so every new instance *starts* in it.
+//!
+//! A fork of a big state (τ²'s airline DB is ~7 MB of JSON) through `snapshot` → new instance →
+//! `restore` costs as much as moving the state (hundreds of ms). A fresh instance costs ~20 µs
+//! whatever the size of its memory image, because wasmtime maps the module's initial memory
+//! copy-on-write. Freezing uses [wizer](wasmtime_wizer) to turn a state into such an image:
+//!
+//! 1. wizer instruments the *original* component (an extra export that reads every core
+//!    instance's memories and globals);
+//! 2. the instrumented component is instantiated in an ordinary store of this component (same
+//!    linker, grants, limits, fuel and deadline), and the domain is put into the wanted state
+//!    through its own exports (`reset(init)` or `restore(snapshot)`);
+//! 3. wizer reads all memories and globals back and rewrites the original component with them
+//!    as data segments / global initialisers;
+//! 4. the result is compiled, checked against the domain world with the same import checks as
+//!    the original, and linked with the same linker; its [`LoadedComponent`] keeps the original's
+//!    manifest, grants and limits and records both hashes ([`FrozenInfo`]).
+//!
+//! A freeze is refused when the state refers to host resources (a WASI stream the guest opened,
+//! e.g. by printing, and keeps a handle to): such handles would dangle in every new instance.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eigenbox_manifest::{sha256_hex, World};
+use wasmtime::component::{Component, ComponentExportIndex, Instance, InstancePre, WasmList};
+use wasmtime::Store;
+use wasmtime_wizer::{ComponentInstanceState, Wizer};
+
+use crate::bindings::domain::DomainPlugin;
+use crate::bindings::{DbSide, EpisodeInit, Requestor};
+use crate::component::{check_world, LoadedComponent};
+use crate::error::CallError;
+use crate::host::{linker_for, HostState};
+use crate::{arm, classify, new_store};
+
+/// Where a frozen component came from.
+#[derive(Debug, Clone)]
+pub struct FrozenInfo {
+    /// The (unfrozen) component that was frozen.
+    pub(crate) origin: Arc<LoadedComponent>,
+    /// sha256 of the frozen component's bytes (the original's hash stays [`LoadedComponent::sha256`]).
+    pub frozen_sha256: String,
+    /// Size of the frozen component, bytes.
+    pub frozen_bytes: usize,
+    /// What the freeze cost.
+    pub stats: FreezeStats,
+}
+
+impl FrozenInfo {
+    /// sha256 of the original wasm (as in its manifest).
+    pub fn original_sha256(&self) -> &str {
+        &self.origin.sha256
+    }
+}
+
+/// Time spent in each step of a freeze.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FreezeStats {
+    /// Instrumenting the original (wizer) and, the first time only, compiling the instrumented component.
+    pub instrument: Duration,
+    /// Instantiating and putting the domain into the wanted state (`reset` / `restore`).
+    pub setup: Duration,
+    /// Reading memories and globals back and writing the new component (wizer).
+    pub snapshot: Duration,
+    /// Compiling, checking and linking the frozen component.
+    pub compile: Duration,
+    /// The whole freeze.
+    pub total: Duration,
+}
+
+/// A frozen domain state: instances made from it ([`crate::DomainInstance::from_frozen`]) start
+/// directly in the state it was frozen in. Cheap to share.
+pub struct FrozenState {
+    pub(crate) loaded: Arc<LoadedComponent>,
+    pub(crate) mutating: Option<BTreeMap<(bool, String), bool>>,
+}
+
+impl std::fmt::Debug for FrozenState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let info = self.info();
+        f.debug_struct("FrozenState")
+            .field("id", &self.loaded.manifest.id)
+            .field("original_sha256", &info.original_sha256())
+            .field("frozen_sha256", &info.frozen_sha256)
+            .field("frozen_bytes", &info.frozen_bytes)
+            .finish()
+    }
+}
+
+impl FrozenState {
+    /// The frozen component (same manifest, grants and limits as the original).
+    pub fn component(&self) -> &Arc<LoadedComponent> {
+        &self.loaded
+    }
+
+    /// Provenance and cost of the freeze.
+    pub fn info(&self) -> &FrozenInfo {
+        self.loaded.frozen.as_ref().expect("a FrozenState always holds a frozen component")
+    }
+}
+
+/// How the domain is brought into the state to freeze.
+pub(crate) enum Setup<'a> {
+    Reset(&'a EpisodeInit),
+    Restore(&'a [u8]),
+}
+
+/// Cached per original component: the compiled, linked instrumented component (instrumentation
+/// is deterministic, so it is compiled once and reused by every later freeze).
+pub(crate) type InstrumentedPre = InstancePre<HostState>;
+
+fn freeze_err(loaded: &LoadedComponent, what: impl std::fmt::Display) -> CallError {
+    CallError::Freeze(format!("`{}`: {what}", loaded.manifest.id))
+}
+
+/// Freeze `loaded` (or, for an already frozen component, its origin) in the state `setup` gives.
+pub(crate) async fn freeze(loaded: &Arc<LoadedComponent>, setup: Setup<'_>) -> Result<Arc<FrozenState>, CallError> {
+    let origin = match &loaded.frozen {
+        Some(info) => info.origin.clone(),
+        None => loaded.clone(),
+    };
+    if origin.world != World::Domain {
+        return Err(freeze_err(&origin, format!("is a {} component; only domains can be frozen", origin.world)));
+    }
+    let wasm = origin.wasm.clone().ok_or_else(|| freeze_err(&origin, "the original wasm bytes are not available"))?;
+    let started = Instant::now();
+    let mut stats = FreezeStats::default();
+
+    // 1. Instrument (and compile the instrumented component once per origin).
+    let t = Instant::now();
+    let wizer = Wizer::new();
+    let (cx, instrumented) = wizer.instrument_component(&wasm).map_err(|e| freeze_err(&origin, format!("wizer cannot instrument the component: {e:#}")))?;
+    let pre = match origin.instrumented.get() {
+        Some(pre) => pre.clone(),
+        None => {
+            let engine = origin.runtime.engine();
+            let component = Component::new(engine, &instrumented).map_err(|e| freeze_err(&origin, format!("instrumented component does not compile: {e:#}")))?;
+            let linker = linker_for(engine, origin.world, &origin.granted).map_err(|e| freeze_err(&origin, format!("{e:#}")))?;
+            let pre = linker.instantiate_pre(&component).map_err(|e| freeze_err(&origin, format!("instrumented component does not link: {e:#}")))?;
+            origin.instrumented.get_or_init(|| pre).clone()
+        }
+    };
+    drop(instrumented);
+    stats.instrument = t.elapsed();
+
+    // 2. Instantiate under the component's own limits and bring it into the wanted state.
+    let t = Instant::now();
+    let mut store = new_store(origin.runtime.engine(), &origin);
+    arm(&mut store, &origin);
+    let instance = pre.instantiate_async(&mut store).await.map_err(|e| classify(e, &store, &origin))?;
+    let bindings = DomainPlugin::new(&mut store, &instance).map_err(|e| freeze_err(&origin, format!("{e:#}")))?;
+    arm(&mut store, &origin);
+    let outcome = match setup {
+        Setup::Reset(init) => bindings.eigenbox_domain_domain().call_reset(&mut store, init).await,
+        Setup::Restore(bytes) => bindings.eigenbox_domain_domain().call_restore(&mut store, bytes).await,
+    };
+    match outcome {
+        Err(e) => return Err(classify(e, &store, &origin)),
+        Ok(Err(msg)) => return Err(freeze_err(&origin, format!("the domain refused the state to freeze: {msg}"))),
+        Ok(Ok(())) => {}
+    }
+    // Warm what a fresh instance would otherwise compute on first use, so every instance made
+    // from the frozen state starts with it: the state hashes (a domain may cache them in memory;
+    // `restore` drops such caches) and, host-side, which tools write.
+    let api = bindings.eigenbox_domain_domain();
+    for side in [DbSide::Assistant, DbSide::User] {
+        arm(&mut store, &origin);
+        api.call_state_hash(&mut store, side).await.map_err(|e| classify(e, &store, &origin))?;
+    }
+    arm(&mut store, &origin);
+    let tools = api.call_tools(&mut store).await.map_err(|e| classify(e, &store, &origin))?;
+    let mutating = tools.iter().map(|t| ((matches!(t.requestor, Requestor::User), t.name.clone()), t.mutates_state)).collect();
+    // Handles to host resources (WASI streams, ...) live in the store's resource table, which a
+    // snapshot of linear memory cannot carry over: refuse rather than bake in dangling handles.
+    if !store.data().table_is_empty() {
+        let printed = !store.data().stdout.contents().is_empty() || !store.data().stderr.contents().is_empty();
+        return Err(freeze_err(
+            &origin,
+            format!(
+                "the domain holds host resources after setting up the state{}; a frozen state cannot refer to host resources",
+                if printed { " (it printed to stdout/stderr, which opens WASI streams the guest keeps)" } else { "" }
+            ),
+        ));
+    }
+    stats.setup = t.elapsed();
+
+    // 3. Read every memory and global back; wizer rewrites the original with them.
+    let t = Instant::now();
+    arm(&mut store, &origin);
+    let mut access = Access { store: &mut store, instance, error: None, origin: &origin };
+    let snapshot = wizer.snapshot_component(&cx, &mut access).await;
+    if let Some(err) = access.error.take() {
+        return Err(err);
+    }
+    let frozen_wasm = snapshot.map_err(|e| freeze_err(&origin, format!("wizer snapshot failed: {e:#}")))?;
+    drop(store);
+    stats.snapshot = t.elapsed();
+
+    // 4. Compile, check and link the frozen component exactly like a loaded one.
+    let t = Instant::now();
+    let engine = origin.runtime.engine();
+    let component = Component::new(engine, &frozen_wasm).map_err(|e| freeze_err(&origin, format!("frozen component does not compile: {e:#}")))?;
+    let (imports, exports) = check_world(engine, &component, &origin.manifest, origin.world).map_err(|e| freeze_err(&origin, format!("frozen component: {e}")))?;
+    if imports != origin.imports || exports != origin.exports {
+        return Err(freeze_err(&origin, "the frozen component's imports or exports differ from the original's"));
+    }
+    let linker = linker_for(engine, origin.world, &origin.granted).map_err(|e| freeze_err(&origin, format!("{e:#}")))?;
+    let pre = linker.instantiate_pre(&component).map_err(|e| freeze_err(&origin, format!("frozen component does not link: {e:#}")))?;
+    stats.compile = t.elapsed();
+    stats.total = started.elapsed();
+
+    let info = FrozenInfo { origin: origin.clone(), frozen_sha256: sha256_hex(&frozen_wasm), frozen_bytes: frozen_wasm.len(), stats };
+    tracing::debug!(component = %origin.manifest.id, original = %origin.sha256, frozen = %info.frozen_sha256, bytes = info.frozen_bytes, ?stats, "domain state frozen");
+    let loaded = LoadedComponent {
+        manifest: origin.manifest.clone(),
+        granted: origin.granted.clone(),
+        sha256: origin.sha256.clone(),
+        world: origin.world,
+        pre,
+        imports,
+        exports,
+        runtime: origin.runtime.clone(),
+        wasm: None,
+        frozen: Some(info),
+        instrumented: Default::default(),
+    };
+    Ok(Arc::new(FrozenState { loaded: Arc::new(loaded), mutating: Some(mutating) }))
+}
+
+/// wizer's view of the instrumented instance: calls its accessor exports. wizer's trait cannot
+/// fail, so a failed call is recorded (and answered with an empty value) and reported afterwards.
+struct Access<'a> {
+    store: &'a mut Store<HostState>,
+    instance: Instance,
+    error: Option<CallError>,
+    origin: &'a LoadedComponent,
+}
+
+impl Access<'_> {
+    fn fail(&mut self, err: CallError) {
+        self.error.get_or_insert(err);
+    }
+
+    fn lookup(&mut self, instance: &str, func: &str) -> Option<ComponentExportIndex> {
+        let outer = self.instance.get_export_index(&mut *self.store, None, instance)?;
+        self.instance.get_export_index(&mut *self.store, Some(&outer), func)
+    }
+
+    async fn call<R>(&mut self, instance: &str, func: &str) -> Option<R>
+    where
+        R: wasmtime::component::Lift + wasmtime::component::ComponentType + Send + Sync + 'static,
+    {
+        if self.error.is_some() {
+            return None;
+        }
+        let Some(index) = self.lookup(instance, func) else {
+            let err = freeze_err(self.origin, format!("wizer accessor `{instance}#{func}` not found"));
+            self.fail(err);
+            return None;
+        };
+        let f = match self.instance.get_typed_func::<(), (R,)>(&mut *self.store, index) {
+            Ok(f) => f,
+            Err(e) => {
+                let err = freeze_err(self.origin, format!("wizer accessor `{func}`: {e:#}"));
+                self.fail(err);
+                return None;
+            }
+        };
+        match f.call_async(&mut *self.store, ()).await {
+            Ok((r,)) => Some(r),
+            Err(e) => {
+                let err = classify(e, self.store, self.origin);
+                self.fail(err);
+                None
+            }
+        }
+    }
+}
+
+impl ComponentInstanceState for Access<'_> {
+    async fn call_func_ret_list_u8(&mut self, instance: &str, func: &str, contents: impl FnOnce(&[u8]) + Send) {
+        match self.call::<WasmList<u8>>(instance, func).await {
+            Some(list) => contents(list.as_le_slice(&*self.store)),
+            None => contents(&[]),
+        }
+    }
+
+    async fn call_func_ret_s32(&mut self, instance: &str, func: &str) -> i32 {
+        self.call(instance, func).await.unwrap_or(0)
+    }
+
+    async fn call_func_ret_s64(&mut self, instance: &str, func: &str) -> i64 {
+        self.call(instance, func).await.unwrap_or(0)
+    }
+
+    async fn call_func_ret_f32(&mut self, instance: &str, func: &str) -> u32 {
+        self.call::<f32>(instance, func).await.map(f32::to_bits).unwrap_or(0)
+    }
+
+    async fn call_func_ret_f64(&mut self, instance: &str, func: &str) -> u64 {
+        self.call::<f64>(instance, func).await.map(f64::to_bits).unwrap_or(0)
+    }
+}

@@ -1,0 +1,172 @@
+//! Frozen domain states (wizer pre-initialised snapshots): instances made from a frozen state
+//! start in it, are isolated from each other, roll back to it on a trap, and keep the original's
+//! manifest, grants, limits and provenance.
+
+use std::sync::Arc;
+
+use eigenbox_manifest::{sha256_hex, Manifest};
+use eigenbox_runtime::{CallError, DbSide, DomainInstance, EpisodeInit, LoadedComponent, Requestor, Runtime};
+use eigenbox_tests::{guest_wasm, hostile, mock_domain, runtime, workspace_root};
+
+fn no_init() -> EpisodeInit {
+    EpisodeInit { agent_data: None, user_data: None, actions: vec![] }
+}
+
+async fn hash(d: &mut DomainInstance) -> Option<String> {
+    d.state_hash(DbSide::Assistant).await.unwrap()
+}
+
+async fn tool(d: &mut DomainInstance, name: &str, args: &str) -> Result<String, CallError> {
+    d.call_tool(Requestor::Assistant, name, args).await.map(|r| r.unwrap_or_else(|e| panic!("tool {name} failed: {e:?}")))
+}
+
+#[tokio::test]
+async fn frozen_mock_state_after_a_write_matches_the_original() {
+    let host = runtime("");
+    let mock = mock_domain(&host);
+    let mut live = DomainInstance::new(mock.clone()).await.unwrap();
+    let initial = hash(&mut live).await;
+    tool(&mut live, "create_task", r#"{"user_id": "user_1", "title": "frozen"}"#).await.unwrap();
+    let written = hash(&mut live).await;
+    assert_ne!(written, initial);
+
+    let frozen = live.freeze().await.unwrap();
+    // Provenance: same manifest, grants and limits; both hashes recorded.
+    let fc = frozen.component();
+    assert!(fc.is_frozen() && !mock.is_frozen());
+    assert_eq!(fc.manifest(), mock.manifest());
+    assert_eq!(fc.granted(), mock.granted());
+    assert_eq!(fc.sha256(), mock.sha256());
+    let info = frozen.info();
+    assert_eq!(info.original_sha256(), mock.sha256());
+    assert_eq!(info.frozen_sha256.len(), 64);
+    assert_ne!(info.frozen_sha256, mock.sha256());
+    assert_eq!(fc.inspect().imports, mock.inspect().imports);
+    assert_eq!(fc.inspect().exports, mock.inspect().exports);
+
+    for _ in 0..3 {
+        let mut d = DomainInstance::from_frozen(&frozen).await.unwrap();
+        assert_eq!(hash(&mut d).await, written);
+        assert_eq!(d.state_json(DbSide::Assistant).await.unwrap(), live.state_json(DbSide::Assistant).await.unwrap());
+    }
+    // Freezing from the episode init gives the same state as the live reset.
+    let by_init = mock.freeze(no_init()).await.unwrap();
+    let mut d = DomainInstance::from_frozen(&by_init).await.unwrap();
+    assert_eq!(hash(&mut d).await, initial);
+    // `new` on a frozen component still means the domain's initial state, and `reset` works.
+    let mut d = DomainInstance::new(fc.clone()).await.unwrap();
+    assert_eq!(hash(&mut d).await, initial);
+    let mut d = DomainInstance::from_frozen(&frozen).await.unwrap();
+    d.reset(no_init()).await.unwrap().unwrap();
+    assert_eq!(hash(&mut d).await, initial);
+    // A frozen-based episode forks and refreezes like any other.
+    let mut d = DomainInstance::from_frozen(&frozen).await.unwrap();
+    let mut f = d.fork().await.unwrap();
+    assert_eq!(hash(&mut f).await, written);
+    tool(&mut d, "update_task_status", r#"{"task_id": "task_1", "status": "completed"}"#).await.unwrap();
+    let refrozen = d.freeze().await.unwrap();
+    assert_eq!(refrozen.info().original_sha256(), mock.sha256());
+    let mut r = DomainInstance::from_frozen(&refrozen).await.unwrap();
+    assert_eq!(hash(&mut r).await, hash(&mut d).await);
+}
+
+#[tokio::test]
+async fn writes_in_one_frozen_instance_do_not_show_in_another() {
+    let host = runtime("");
+    let mock = mock_domain(&host);
+    let frozen = mock.freeze(no_init()).await.unwrap();
+    let mut a = DomainInstance::from_frozen(&frozen).await.unwrap();
+    let mut b = DomainInstance::from_frozen(&frozen).await.unwrap();
+    let before = hash(&mut b).await;
+    tool(&mut a, "create_task", r#"{"user_id": "user_1", "title": "only in a"}"#).await.unwrap();
+    assert_ne!(hash(&mut a).await, before);
+    assert_eq!(hash(&mut b).await, before);
+    let mut c = DomainInstance::from_frozen(&frozen).await.unwrap();
+    assert_eq!(hash(&mut c).await, before);
+    assert!(!c.state_json(DbSide::Assistant).await.unwrap().unwrap().contains("only in a"));
+}
+
+#[tokio::test]
+async fn a_trap_rolls_back_to_the_frozen_state() {
+    let c = hostile("", "", "fuel = 50_000_000");
+    let mut live = DomainInstance::new(c.clone()).await.unwrap();
+    for _ in 0..3 {
+        tool(&mut live, "incr", "{}").await.unwrap();
+    }
+    let frozen = live.freeze().await.unwrap();
+
+    // Trap with no writes since the start: back to exactly the frozen state.
+    let mut d = DomainInstance::from_frozen(&frozen).await.unwrap();
+    assert!(matches!(d.call_tool(Requestor::Assistant, "write_then_trap", "{}").await, Err(CallError::Trap { .. })));
+    assert_eq!(tool(&mut d, "get", "{}").await.unwrap(), "3");
+    // Trap after writes: the frozen state plus the journaled writes.
+    tool(&mut d, "incr", "{}").await.unwrap();
+    assert!(matches!(d.call_tool(Requestor::Assistant, "loop", "{}").await, Err(CallError::OutOfFuel { .. })));
+    assert_eq!(tool(&mut d, "get", "{}").await.unwrap(), "4");
+    assert!(matches!(d.call_tool(Requestor::Assistant, "write_then_trap", "{}").await, Err(CallError::Trap { .. })));
+    assert_eq!(tool(&mut d, "get", "{}").await.unwrap(), "4");
+    // Limits are the original's: the frozen instance runs out of the same fuel.
+    let mut e = DomainInstance::from_frozen(&frozen).await.unwrap();
+    assert_eq!(e.call_tool(Requestor::Assistant, "loop", "{}").await.unwrap_err(), CallError::OutOfFuel { fuel: 50_000_000 });
+    assert_eq!(tool(&mut e, "get", "{}").await.unwrap(), "3");
+}
+
+#[tokio::test]
+async fn a_refused_state_is_a_freeze_error() {
+    let host = runtime("");
+    let notes = notes(&host);
+    let err = notes.freeze(EpisodeInit { agent_data: Some("not json".into()), user_data: None, actions: vec![] }).await.unwrap_err();
+    assert!(matches!(err, CallError::Freeze(_)), "{err:?}");
+    let c = hostile("", "", "");
+    let err = c.freeze_snapshot(b"too short").await.unwrap_err();
+    assert!(matches!(&err, CallError::Freeze(m) if m.contains("snapshot must be 8 bytes")), "{err:?}");
+}
+
+fn notes(host: &Runtime) -> Arc<LoadedComponent> {
+    let wasm = guest_wasm("eigenbox_example_notes");
+    let template = std::fs::read_to_string(workspace_root().join("examples/notes-domain/eigenbox.toml")).unwrap();
+    let text: String = template
+        .lines()
+        .map(|l| if l.trim_start().starts_with("sha256") { format!("sha256 = \"{}\"", sha256_hex(&wasm)) } else { l.to_string() })
+        .map(|l| if l.trim_start().starts_with("memory_mib") { "memory_mib = 256".into() } else { l })
+        .map(|l| if l.trim_start().starts_with("timeout_ms") { "timeout_ms = 30000".into() } else { l })
+        .map(|l| if l.trim_start().starts_with("fuel") { "fuel = 10_000_000_000".into() } else { l })
+        .collect::<Vec<_>>()
+        .join("\n");
+    host.load(Manifest::from_toml_str(&text).unwrap(), &wasm).unwrap()
+}
+
+fn synthetic_notes(target_bytes: usize) -> String {
+    let mut notes = serde_json::Map::new();
+    let (mut i, mut size) = (0, 0);
+    while size < target_bytes {
+        i += 1;
+        let id = format!("note_{i}");
+        let note = serde_json::json!({"note_id": id, "title": format!("Trip {i}"), "body": format!("Reservation {i:06}: flight HAT{:03}, paid with credit_card_{:07}.", i % 300, i * 7), "tags": ["travel"]});
+        size += note.to_string().len() + id.len() + 4;
+        notes.insert(id, note);
+    }
+    serde_json::json!({"notes": notes, "next_id": i + 1}).to_string()
+}
+
+#[tokio::test]
+async fn a_large_frozen_notes_state_hashes_equal_to_the_live_one() {
+    let host = runtime("");
+    let notes = notes(&host);
+    let init = EpisodeInit { agent_data: Some(synthetic_notes(3 << 20)), user_data: None, actions: vec![] };
+    let mut live = DomainInstance::new(notes.clone()).await.unwrap();
+    live.reset(init.clone()).await.unwrap().unwrap();
+    let want = hash(&mut live).await;
+
+    let frozen = notes.freeze(init).await.unwrap();
+    eprintln!("{:?} {:?}", frozen, frozen.info().stats);
+    let mut a = DomainInstance::from_frozen(&frozen).await.unwrap();
+    assert_eq!(hash(&mut a).await, want);
+    // And from the live episode's snapshot, after a write.
+    tool(&mut live, "create_note", r#"{"title": "after", "body": "freeze"}"#).await.unwrap();
+    let frozen2 = live.freeze().await.unwrap();
+    let mut b = DomainInstance::from_frozen(&frozen2).await.unwrap();
+    assert_eq!(hash(&mut b).await, hash(&mut live).await);
+    assert_ne!(hash(&mut b).await, want);
+    assert_eq!(hash(&mut a).await, want);
+}
