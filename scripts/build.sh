@@ -21,6 +21,7 @@ GUESTS=(
   -p eigenbox-guest-hostile        # test fixtures
   -p eigenbox-guest-probe-role
   -p eigenbox-guest-wrong-world
+  -p eigenbox-guest-mismatch
 )
 echo "==> building WASM components (wasm32-wasip2)"
 cargo build --release --locked --target wasm32-wasip2 "${GUESTS[@]}"

@@ -16,6 +16,16 @@ fn a_component_of_another_world_names_the_missing_export() {
 }
 
 #[test]
+fn an_export_with_the_wrong_types_is_refused_at_load_by_name() {
+    let wasm = guest_wasm("eigenbox_guest_mismatch");
+    let err = runtime("").load(manifest("test:old", DOMAIN, &wasm, "", ""), &wasm).unwrap_err();
+    assert!(matches!(err, LoadError::WorldMismatch { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("eigenbox:domain/domain@0.1.0"), "{text}");
+    assert!(text.contains("export `eigenbox:domain/domain@0.1.0#info` has the wrong type"), "should name the mismatched function: {text}");
+}
+
+#[test]
 fn a_domain_cannot_import_role_interfaces() {
     let wasm = guest_wasm("eigenbox_guest_probe_role");
     let err = runtime("").load(manifest("test:p", DOMAIN, &wasm, "", ""), &wasm).unwrap_err();

@@ -159,13 +159,13 @@ impl Runtime {
         let component = compile(self.engine(), &manifest.id, wasm)?;
         let (imports, exports) = check_world(self.engine(), &component, &manifest, world)?;
         let linker = linker_for(self.engine(), world, &granted).map_err(|e| LoadError::Config(format!("{e:#}")))?;
-        let pre = linker.instantiate_pre(&component).map_err(|e| LoadError::WorldMismatch {
+        let mismatch = |e: wasmtime::Error| LoadError::WorldMismatch {
             component: manifest.id.clone(),
             world: world.wit_name().into(),
             detail: format!("{e:#}"),
-        })?;
-        tracing::debug!(component = %manifest.id, %sha256, world = %world, "component loaded");
-        Ok(Arc::new(LoadedComponent {
+        };
+        let pre = linker.instantiate_pre(&component).map_err(mismatch)?;
+        let loaded = LoadedComponent {
             manifest,
             granted,
             sha256,
@@ -177,8 +177,70 @@ impl Runtime {
             wasm: Some(Arc::from(wasm)),
             frozen: None,
             instrumented: OnceLock::new(),
-        }))
+        };
+        typecheck_exports(&loaded)?;
+        tracing::debug!(component = %loaded.manifest.id, sha256 = %loaded.sha256, world = %world, "component loaded");
+        Ok(Arc::new(loaded))
     }
+}
+
+/// Type-check every export against the world by instantiating once in a throwaway store, so a
+/// component built against another version of the WIT is refused at load, naming the function,
+/// rather than failing at its first episode.
+pub(crate) fn typecheck_exports(loaded: &LoadedComponent) -> Result<(), LoadError> {
+    let mismatch = |detail: String| LoadError::WorldMismatch {
+        component: loaded.manifest.id.clone(),
+        world: loaded.world.wit_name().into(),
+        detail,
+    };
+    futures_executor::block_on(async {
+        let mut store = crate::new_store(loaded.runtime.engine(), loaded);
+        crate::arm(&mut store, loaded);
+        let instance = loaded.pre.instantiate_async(&mut store).await.map_err(|e| mismatch(format!("trial instantiation failed: {e:#}")))?;
+        let checked = match loaded.world {
+            World::Domain => crate::bindings::domain::DomainPlugin::new(&mut store, &instance).map(drop),
+            World::Checker => crate::bindings::checker::CheckerPlugin::new(&mut store, &instance).map(drop),
+            World::Role => crate::bindings::role::RolePlugin::new(&mut store, &instance).map(drop),
+        };
+        checked.map_err(|e| mismatch(name_mismatch(&mut store, &instance, loaded.world).unwrap_or_else(|| format!("{e:#}"))))
+    })
+}
+
+/// Find the first export whose type differs from the world's, for a readable error.
+fn name_mismatch(store: &mut wasmtime::Store<HostState>, instance: &wasmtime::component::Instance, world: World) -> Option<String> {
+    use crate::bindings::{DbSide, DomainInfo, EnvCall, EpisodeInit, Requestor, ToolError, ToolSpec};
+    use crate::checker::{CheckInput, Verdict};
+    use crate::role::{StepInput, StepOutput};
+    let iface = world.export_interface();
+    let idx = instance.get_export_index(&mut *store, None, iface)?;
+    macro_rules! check {
+        ($name:literal, $p:ty, $r:ty) => {
+            match instance.get_export_index(&mut *store, Some(&idx), $name) {
+                None => return Some(format!("missing export `{iface}#{}`", $name)),
+                Some(f) => {
+                    if let Err(e) = instance.get_typed_func::<$p, $r>(&mut *store, &f) {
+                        return Some(format!("export `{iface}#{}` has the wrong type: {e:#}", $name));
+                    }
+                }
+            }
+        };
+    }
+    match world {
+        World::Domain => {
+            check!("info", (), (DomainInfo,));
+            check!("tools", (), (Vec<ToolSpec>,));
+            check!("reset", (EpisodeInit,), (Result<(), String>,));
+            check!("call-tool", (Requestor, String, String), (Result<String, ToolError>,));
+            check!("env-function", (EnvCall,), (Result<String, ToolError>,));
+            check!("state-json", (DbSide,), (Option<String>,));
+            check!("state-hash", (DbSide,), (Option<String>,));
+            check!("snapshot", (), (Vec<u8>,));
+            check!("restore", (Vec<u8>,), (Result<(), String>,));
+        }
+        World::Checker => check!("check", (CheckInput,), (Result<Verdict, String>,)),
+        World::Role => check!("step", (StepInput,), (Result<StepOutput, String>,)),
+    }
+    None
 }
 
 fn compile(engine: &wasmtime::Engine, id: &str, wasm: &[u8]) -> Result<Component, LoadError> {
