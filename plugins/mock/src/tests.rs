@@ -5,13 +5,15 @@ use eigenbox_sdk::{pyjson, EnvCall, EpisodeInit, Runtime};
 use std::path::PathBuf;
 
 fn golden_dir() -> Option<PathBuf> {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden/mock");
-    if d.is_dir() {
-        Some(d)
-    } else {
-        println!("NOTICE: {} not found; golden conformance skipped", d.display());
-        None
-    }
+    // The reference's vectors in ../shared when present, else the copy shipped with the plugin.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    [root.join("../../../shared/golden/mock"), root.join("data/golden")]
+        .into_iter()
+        .find(|d| d.join("tools.json").is_file())
+        .or_else(|| {
+            println!("NOTICE: no golden vectors for mock found; golden conformance skipped");
+            None
+        })
 }
 
 fn jsonl(path: PathBuf) -> Vec<Value> {

@@ -451,6 +451,12 @@ impl<D: Domain> Runtime<D> {
     /// Raw result of a tool call as JSON (a string result stays a JSON string).
     pub fn call_tool_value(&mut self, requestor: Requestor, name: &str, arguments: &str) -> Result<Value, ToolError> {
         let Some((ki, ti)) = self.find_tool(requestor, name) else {
+            // τ²'s `Environment`: a side without any toolkit says so; otherwise the toolkit
+            // says it has no such tool.
+            if !self.kits.iter().any(|k| k.requestor == requestor) {
+                let which = if requestor == Requestor::User { "User tools" } else { "Tools" };
+                return Err(ToolError::new(ToolErrorKind::UnknownTool, format!("{which} not available")));
+            }
             return Err(ToolError::new(ToolErrorKind::UnknownTool, format!("Tool '{name}' not found.")));
         };
         let kwargs = parse_kwargs(arguments)?;
