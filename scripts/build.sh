@@ -19,6 +19,7 @@ GUESTS=(
   -p eigenbox-plugin-mock          # τ²-bench mock domain
   -p eigenbox-plugin-airline       # τ²-bench airline domain
   -p eigenbox-plugin-retail        # τ²-bench retail domain
+  -p eigenbox-plugin-telecom       # τ²-bench telecom domain
   -p eigenbox-example-notes        # the third-party example domain
   -p eigenbox-guest-hostile        # test fixtures
   -p eigenbox-guest-probe-role
@@ -40,4 +41,5 @@ W=target/wasm32-wasip2/release
 ./target/release/eigenbox plugin package "$W/eigenbox_plugin_mock.wasm" --manifest plugins/mock/eigenbox.toml --out dist/plugins
 ./target/release/eigenbox plugin package "$W/eigenbox_plugin_airline.wasm" --manifest plugins/airline/eigenbox.toml --out dist/plugins
 ./target/release/eigenbox plugin package "$W/eigenbox_plugin_retail.wasm" --manifest plugins/retail/eigenbox.toml --out dist/plugins
+./target/release/eigenbox plugin package "$W/eigenbox_plugin_telecom.wasm" --manifest plugins/telecom/eigenbox.toml --out dist/plugins
 ./target/release/eigenbox plugin package "$W/eigenbox_example_notes.wasm" --manifest examples/notes-domain/eigenbox.toml --out dist/plugins

@@ -57,12 +57,18 @@ pub fn hostile(grants: &str, capabilities: &str, limits: &str) -> Arc<LoadedComp
 
 /// Load the mock domain plugin (built wasm + the repo's manifest template).
 pub fn mock_domain(runtime: &Runtime) -> Arc<LoadedComponent> {
-    let wasm = guest_wasm("eigenbox_plugin_mock");
-    let template = std::fs::read_to_string(workspace_root().join("plugins/mock/eigenbox.toml")).expect("plugins/mock/eigenbox.toml");
+    domain_plugin(runtime, "mock")
+}
+
+/// Load a domain plugin of this repo by name (`plugins/<name>`: built wasm + manifest template).
+pub fn domain_plugin(runtime: &Runtime, name: &str) -> Arc<LoadedComponent> {
+    let wasm = guest_wasm(&format!("eigenbox_plugin_{name}"));
+    let path = workspace_root().join("plugins").join(name).join("eigenbox.toml");
+    let template = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut lines: Vec<String> = template.lines().filter(|l| !l.trim_start().starts_with("sha256")).map(str::to_string).collect();
     lines.insert(0, format!("sha256 = \"{}\"", sha256_hex(&wasm)));
-    let m = Manifest::from_toml_str(&lines.join("\n")).expect("mock manifest");
-    runtime.load(m, &wasm).unwrap_or_else(|e| panic!("mock failed to load: {e}"))
+    let m = Manifest::from_toml_str(&lines.join("\n")).unwrap_or_else(|e| panic!("{name} manifest: {e}"));
+    runtime.load(m, &wasm).unwrap_or_else(|e| panic!("{name} failed to load: {e}"))
 }
 
 /// The golden mock vectors: `../shared/golden/mock` when present, else the copy shipped with the plugin.

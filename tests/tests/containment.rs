@@ -139,17 +139,19 @@ async fn fork_copies_state_and_then_diverges() {
     assert_eq!(call(&mut a, "get", "{}").await.unwrap(), "1");
 }
 
-#[tokio::test]
-async fn instance_and_table_caps_are_enforced_at_instantiation() {
-    // A Rust component is several core instances; a cap of one refuses it, as a typed error.
-    let c = hostile("", "", "instances = 1");
-    match DomainInstance::new(c).await {
-        Err(CallError::Instantiate(msg)) => assert!(msg.contains("instance"), "{msg}"),
-        Err(other) => panic!("expected an instantiation error, got {other:?}"),
-        Ok(_) => panic!("a one-instance cap did not stop a multi-instance component"),
+#[test]
+fn instance_and_table_caps_are_enforced_at_load() {
+    // A Rust component is several core instances; a cap of one can never be met, so the load-time
+    // trial instantiation refuses it with a typed error naming the limit.
+    let wasm = eigenbox_tests::guest_wasm("eigenbox_guest_hostile");
+    for (limits, needle) in [("instances = 1", "instance"), ("table_elements = 1", "table")] {
+        let m = eigenbox_tests::manifest("test:hostile", eigenbox_tests::DOMAIN, &wasm, "", limits);
+        match eigenbox_tests::runtime("").load(m, &wasm) {
+            Err(e @ eigenbox_runtime::LoadError::Uninstantiable { .. }) => assert!(e.to_string().contains(needle), "{e}"),
+            Err(other) => panic!("expected Uninstantiable for {limits}, got {other}"),
+            Ok(_) => panic!("a component that cannot run under `{limits}` was loaded"),
+        }
     }
-    let c = hostile("", "", "table_elements = 1");
-    assert!(DomainInstance::new(c).await.is_err(), "a one-element table cap did not stop the component");
-    // With the defaults it runs.
-    assert!(DomainInstance::new(hostile("", "", "")).await.is_ok());
+    // With the defaults it loads and runs.
+    let _ = hostile("", "", "");
 }

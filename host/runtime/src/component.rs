@@ -39,6 +39,9 @@ pub struct LoadedComponent {
     pub(crate) frozen: Option<FrozenInfo>,
     /// The wizer-instrumented original, compiled and linked on the first freeze.
     pub(crate) instrumented: OnceLock<InstrumentedPre>,
+    /// Which tools mutate state, learnt from the first `tools()` of any instance (a
+    /// component's tool list is fixed), so new episodes don't ask again.
+    pub(crate) tool_kinds: OnceLock<std::collections::BTreeMap<(bool, String), bool>>,
 }
 
 impl std::fmt::Debug for LoadedComponent {
@@ -177,6 +180,7 @@ impl Runtime {
             wasm: Some(Arc::from(wasm)),
             frozen: None,
             instrumented: OnceLock::new(),
+            tool_kinds: OnceLock::new(),
         };
         typecheck_exports(&loaded)?;
         tracing::debug!(component = %loaded.manifest.id, sha256 = %loaded.sha256, world = %world, "component loaded");
@@ -196,7 +200,10 @@ pub(crate) fn typecheck_exports(loaded: &LoadedComponent) -> Result<(), LoadErro
     futures_executor::block_on(async {
         let mut store = crate::new_store(loaded.runtime.engine(), loaded);
         crate::arm(&mut store, loaded);
-        let instance = loaded.pre.instantiate_async(&mut store).await.map_err(|e| mismatch(format!("trial instantiation failed: {e:#}")))?;
+        let instance = loaded.pre.instantiate_async(&mut store).await.map_err(|e| LoadError::Uninstantiable {
+            component: loaded.manifest.id.clone(),
+            message: format!("{e:#}"),
+        })?;
         let checked = match loaded.world {
             World::Domain => crate::bindings::domain::DomainPlugin::new(&mut store, &instance).map(drop),
             World::Checker => crate::bindings::checker::CheckerPlugin::new(&mut store, &instance).map(drop),

@@ -199,7 +199,9 @@ impl DomainInstance {
         let tools = guest_call!(self, |b, s| b.call_tools(s))?;
         check_output(tools.iter().map(|t| t.parameters.len() + t.description.len() + t.name.len()).sum(), &self.loaded)?;
         if self.mutating.is_none() {
-            self.mutating = Some(tools.iter().map(|t| ((side_key(t.requestor), t.name.clone()), t.mutates_state)).collect());
+            let kinds: std::collections::BTreeMap<_, _> = tools.iter().map(|t| ((side_key(t.requestor), t.name.clone()), t.mutates_state)).collect();
+            let _ = self.loaded.tool_kinds.set(kinds.clone());
+            self.mutating = Some(kinds);
         }
         Ok(tools)
     }
@@ -207,7 +209,10 @@ impl DomainInstance {
     /// Whether `name` is a state-changing tool for `requestor`; `None` if there is no such tool.
     pub async fn is_mutating(&mut self, requestor: Requestor, name: &str) -> Result<Option<bool>, CallError> {
         if self.mutating.is_none() {
-            self.tools().await?;
+            match self.loaded.tool_kinds.get() {
+                Some(kinds) => self.mutating = Some(kinds.clone()),
+                None => drop(self.tools().await?),
+            }
         }
         Ok(self.mutating.as_ref().and_then(|m| m.get(&(side_key(requestor), name.to_string())).copied()))
     }

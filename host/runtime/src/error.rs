@@ -47,6 +47,15 @@ pub enum LoadError {
         /// Extra explanation.
         hint: String,
     },
+    /// The component cannot even be instantiated under its limits and grants (e.g. it needs
+    /// more core instances or table elements than its caps allow).
+    #[error("`{component}` cannot be instantiated under its limits: {message}")]
+    Uninstantiable {
+        /// Component id.
+        component: String,
+        /// What wasmtime said.
+        message: String,
+    },
     /// A configuration problem of the host itself.
     #[error("runtime configuration: {0}")]
     Config(String),

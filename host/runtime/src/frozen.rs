@@ -226,6 +226,7 @@ pub(crate) async fn freeze(loaded: &Arc<LoadedComponent>, setup: Setup<'_>) -> R
         wasm: None,
         frozen: Some(info),
         instrumented: Default::default(),
+        tool_kinds: origin.tool_kinds.clone(),
     };
     Ok(Arc::new(FrozenState { loaded: Arc::new(loaded), mutating: Some(mutating) }))
 }

@@ -1,0 +1,133 @@
+//! τ² domains through eigenbox vs the Python reference, same machine, same run: replay every
+//! v1.0 task's reference actions on a fresh episode and report tool calls per second (calls
+//! only), the cost of a fresh episode in the task's initial state, of a fork from a frozen task
+//! state, and of the first DB hash after the replay.
+//!
+//! Run: `scripts/build.sh && cargo bench -p eigenbox-tests --bench domains`. The Python side
+//! runs through `../shared/tau2/reference-env.sh` (skipped, with a notice, where it is absent).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use eigenbox_episode::WasmDomainEnv;
+use eigenbox_runtime::{DbSide, DomainInstance, Requestor as WitRequestor};
+use eigenbox_tau2::{DomainEnv, TaskSet, TaskVersion};
+use eigenbox_tests::{domain_plugin, runtime, workspace_root};
+use serde_json::Value;
+
+struct Ours {
+    tasks: usize,
+    calls: usize,
+    calls_per_s: f64,
+    episode_p50: Duration,
+    frozen_fork_p50: Duration,
+    hash_p50: Duration,
+}
+
+fn p50(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
+    let host = runtime("");
+    let comp = domain_plugin(&host, domain);
+    let set = TaskSet::load(&workspace_root().join("plugins").join(domain).join("data"), TaskVersion::V1_0, None).expect("tasks");
+    let (mut calls, mut call_time) = (0usize, Duration::ZERO);
+    let (mut episodes, mut forks, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
+    for task in &set.tasks {
+        let t = Instant::now();
+        let mut env = WasmDomainEnv::new(rt.handle(), comp.clone()).expect("episode");
+        eigenbox_tau2::initialise_episode(&mut env, Some(task), true).expect("initial state");
+        episodes.push(t.elapsed());
+        // GRPO pattern: freeze the task's initial state once, fork each rollout from it.
+        if forks.len() < 10 {
+            let frozen = rt.block_on(env.instance().freeze()).expect("freeze");
+            for _ in 0..5 {
+                let t = Instant::now();
+                let e = rt.block_on(DomainInstance::from_frozen(&frozen)).expect("fork");
+                forks.push(t.elapsed());
+                drop(e);
+            }
+        }
+        let actions = task.evaluation_criteria.get().and_then(|c| c.actions.get()).cloned().unwrap_or_default();
+        for a in &actions {
+            let args = Value::Object(a.arguments.clone());
+            let t = Instant::now();
+            env.call_tool(a.requestor(), &a.name, &args).expect("call");
+            call_time += t.elapsed();
+            calls += 1;
+        }
+        if !actions.is_empty() {
+            let t = Instant::now();
+            rt.block_on(env.instance().state_hash(DbSide::Assistant)).expect("hash");
+            hashes.push(t.elapsed());
+        }
+    }
+    let _ = WitRequestor::Assistant;
+    Ours {
+        tasks: set.tasks.len(),
+        calls,
+        calls_per_s: calls as f64 / call_time.as_secs_f64().max(1e-9),
+        episode_p50: p50(episodes),
+        frozen_fork_p50: p50(forks),
+        hash_p50: p50(hashes),
+    }
+}
+
+fn reference(domains: &[&str]) -> Vec<Value> {
+    let script = workspace_root().join("../shared/tau2/reference-env.sh");
+    if !script.is_file() {
+        println!("(Python reference not found at {}; eigenbox numbers only)", script.display());
+        return Vec::new();
+    }
+    let out = Command::new(&script)
+        .arg("python")
+        .arg(workspace_root().join("tests/benches/tau2_reference.py"))
+        .args(domains)
+        .current_dir(workspace_root())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect(),
+        Ok(o) => {
+            println!("(Python reference failed: {})", String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or(""));
+            Vec::new()
+        }
+        Err(e) => {
+            println!("(cannot run the Python reference: {e})");
+            Vec::new()
+        }
+    }
+}
+
+fn main() {
+    let rt = tokio::runtime::Runtime::new().expect("tokio");
+    let domains: Vec<&str> = ["mock", "airline", "retail", "telecom"]
+        .into_iter()
+        .filter(|d| workspace_root().join(format!("target/wasm32-wasip2/release/eigenbox_plugin_{d}.wasm")).is_file() && Path::new(&workspace_root().join("plugins").join(d)).is_dir())
+        .collect();
+    let refs = reference(&domains);
+    println!("{:<8} {:>6} {:>6} | {:>12} {:>12} {:>7} | {:>11} {:>11} {:>12} | {:>10} {:>10}", "domain", "tasks", "calls", "calls/s", "ref calls/s", "ratio", "episode", "ref episode", "frozen fork", "DB hash", "ref hash");
+    for d in domains {
+        let o = ours(&rt, d);
+        let r = refs.iter().find(|r| r["domain"] == d);
+        let rf = |k: &str| r.and_then(|r| r[k].as_f64());
+        let ms = |x: f64| format!("{:.3} ms", x * 1e3);
+        println!(
+            "{:<8} {:>6} {:>6} | {:>12.0} {:>12} {:>7} | {:>11} {:>11} {:>12} | {:>10} {:>10}",
+            d,
+            o.tasks,
+            o.calls,
+            o.calls_per_s,
+            rf("calls_per_s").map(|x| format!("{x:.0}")).unwrap_or("-".into()),
+            rf("calls_per_s").map(|x| format!("{:.1}x", o.calls_per_s / x)).unwrap_or("-".into()),
+            ms(o.episode_p50.as_secs_f64()),
+            rf("episode_p50_s").map(ms).unwrap_or("-".into()),
+            format!("{:.1} µs", o.frozen_fork_p50.as_secs_f64() * 1e6),
+            ms(o.hash_p50.as_secs_f64()),
+            rf("hash_p50_s").map(ms).unwrap_or("-".into()),
+        );
+    }
+    println!("goals (airline): calls/s >= 50x reference; fork <= 100 µs; DB hash <= 5 ms");
+}
