@@ -536,6 +536,9 @@ pub struct TaskSet {
     pub split_path: Option<PathBuf>,
 }
 
+/// Named splits, in file order: `(name, task ids)`.
+pub type Splits = Vec<(String, Vec<String>)>;
+
 impl TaskSet {
     /// Loads `dir/tasks.json` (v1.0) or `dir/tasks.v0.2.0.json` (v0.2.0, falling back to
     /// `tasks.json`), then filters by `split` using `split_{stem}.json` (falling back to
@@ -569,8 +572,9 @@ impl TaskSet {
         c
     }
 
-    /// The split definitions for this task file, or `None` if there is no split file.
-    pub fn splits(&self) -> Result<Option<(PathBuf, Vec<(String, Vec<String>)>)>, TaskError> {
+    /// The split definitions for this task file (the split file and its named id lists), or
+    /// `None` if there is no split file.
+    pub fn splits(&self) -> Result<Option<(PathBuf, Splits)>, TaskError> {
         match self.split_candidates().into_iter().find(|p| p.is_file()) {
             Some(p) => {
                 let s = load_split_file(&p)?;
