@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# The main job on embedded defaults: install what is missing, build host and plugins, then load
-# the mock domain through the sandbox, replay every mock task's reference actions, and check each
-# final DB hash against the reference's.
+# The main job on embedded defaults: install what is missing, build host and plugins, then, for
+# each τ² domain, load its WASM plugin through the sandbox, put it into every task's initial
+# state, replay the task's reference actions, and check each final DB hash against the
+# reference's. `scripts/run.sh airline` replays one domain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/build.sh
-echo "==> eigenbox replay mock"
-./target/release/eigenbox replay mock "$@"
+domains=("$@")
+[ ${#domains[@]} -gt 0 ] || domains=(mock airline retail telecom)
+status=0
+for d in "${domains[@]}"; do
+  # telecom's tasks.json is the v0.2.0 task set; its reference hashes are recorded under v0.2.0
+  version=v1.0; [ "$d" = telecom ] && version=v0.2.0
+  echo "==> eigenbox replay $d --version $version"
+  ./target/release/eigenbox replay "$d" --version "$version" | tail -n 1 || status=1
+done
+exit $status
