@@ -24,10 +24,8 @@
 use eigenbox_sdk::prelude::*;
 use eigenbox_sdk::Map;
 
-pub mod calc;
-pub mod pyd;
-
-use pyd::{py_eq, py_iter, py_len, py_sub, py_type, Num, Validator};
+use eigenbox_sdk::py::pydantic::Validator;
+use eigenbox_sdk::py::{self, iterate as py_iter, len as py_len, py_eq, py_sub, type_name as py_type, Num};
 
 // ------------------------------------------------------------------------------ data model
 
@@ -753,7 +751,7 @@ impl Airline {
             }
         };
         let n = pax.len() as i64;
-        let mut total = Num::I(0);
+        let mut total = Num::Int(0);
         let mut touched: Vec<(String, String)> = Vec::new();
         for fi in &flights {
             let f = self.flight_key(&fi.flight_number)?;
@@ -775,10 +773,10 @@ impl Airline {
                 price,
             });
             touched.push((fi.flight_number.clone(), fi.date.clone()));
-            total = total.add(Num::I(price * n));
+            total = total.add(Num::Int(price * n));
         }
         if insurance == "yes" {
-            total = total.add(Num::I(30 * n));
+            total = total.add(Num::Int(30 * n));
         }
         // `total_price += 50 * nonfree_baggages` with the raw argument.
         match a.nonfree_baggages.value() {
@@ -786,8 +784,8 @@ impl Airline {
                 return Err("unsupported operand type(s) for +=: 'int' and 'str'".into());
             }
             other => {
-                let nf = Num::of(other).unwrap_or(Num::I(0));
-                total = total.add(Num::I(50).mul(nf));
+                let nf = Num::of(other).unwrap_or(Num::Int(0));
+                total = total.add(Num::Int(50).mul(nf));
             }
         }
 
@@ -803,7 +801,7 @@ impl Airline {
             }
         }
         let total_payment: i64 = pay.iter().map(|p| p.amount).sum();
-        if Num::I(total_payment).f() != total.f() {
+        if Num::Int(total_payment).f() != total.f() {
             return Err(format!(
                 "Payment amount does not add up, total price is {}, but paid {}",
                 total.py_str(),
@@ -840,25 +838,7 @@ impl Airline {
     }
 
     fn calculate(&mut self, a: Calculate) -> Result<String, ToolError> {
-        let e = a.expression.value();
-        let items = py_iter(e)?;
-        const OK: &str = "0123456789+-*/(). ";
-        for it in &items {
-            match it {
-                Value::String(s) => {
-                    if !OK.contains(s.as_str()) {
-                        return Err("Invalid characters in expression".into());
-                    }
-                }
-                other => {
-                    return Err(format!("'in <string>' requires string as left operand, not {}", py_type(other)).into())
-                }
-            }
-        }
-        match e {
-            Value::String(s) => calc::calculate(s).map_err(ToolError::failed),
-            _ => Err("eval() arg 1 must be a string, bytes or code object".into()),
-        }
+        py::calc::calculate(a.expression.value()).map_err(ToolError::failed)
     }
 
     fn cancel_reservation(&mut self, a: CancelReservation) -> Result<Reservation, ToolError> {
@@ -953,8 +933,8 @@ impl Airline {
             return Err(format!("User {uid} not found").into());
         }
         let diff = py_sub(a.nonfree_baggages.value(), &self.db.reservations[&rid].nonfree_baggages)?;
-        let m = if diff.gt(Num::I(0)) { diff } else { Num::I(0) };
-        let total = Num::I(50).mul(m);
+        let m = if diff.gt(Num::Int(0)) { diff } else { Num::Int(0) };
+        let total = Num::Int(50).mul(m);
         let payment = self.payment_for_update(&uid, &a.payment_id, total)?;
         let r = self.db.reservations.get_mut(&rid).expect("checked");
         if let Some(p) = payment {
@@ -1018,7 +998,7 @@ impl Airline {
             total += price * n;
         }
         total -= res.flights.iter().map(|f| f.price).sum::<i64>() * n;
-        let payment = self.payment_for_update(&uid, &a.payment_id, Num::I(total))?;
+        let payment = self.payment_for_update(&uid, &a.payment_id, Num::Int(total))?;
         let r = self.db.reservations.get_mut(&rid).expect("checked");
         if let Some(p) = payment {
             r.payment_history.push(p);

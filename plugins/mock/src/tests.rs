@@ -1,47 +1,17 @@
 //! Conformance against the τ² golden vectors in `shared/golden/mock/`.
 
 use super::*;
+use eigenbox_sdk::testing::{self, jsonl, requestor, respond};
 use eigenbox_sdk::{pyjson, EnvCall, EpisodeInit, Runtime};
 use std::path::PathBuf;
 
 fn golden_dir() -> Option<PathBuf> {
-    // The reference's vectors in ../shared when present, else the copy shipped with the plugin.
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    [root.join("../../../shared/golden/mock"), root.join("data/golden")]
-        .into_iter()
-        .find(|d| d.join("tools.json").is_file())
-        .or_else(|| {
-            println!("NOTICE: no golden vectors for mock found; golden conformance skipped");
-            None
-        })
-}
-
-fn jsonl(path: PathBuf) -> Vec<Value> {
-    let text = std::fs::read_to_string(&path).expect("read golden");
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("golden json"))
-        .collect()
-}
-
-fn req(s: &Value) -> Requestor {
-    match s.as_str() {
-        Some("user") => Requestor::User,
-        _ => Requestor::Assistant,
-    }
-}
-
-/// (response, error) the way τ² writes the tool message.
-fn respond(rt: &mut Runtime<Mock>, r: Requestor, name: &str, args: &Value) -> (String, bool) {
-    match rt.call_tool(r, name, &args.to_string()) {
-        Ok(s) => (s, false),
-        Err(e) => (format!("Error: {}", e.message), true),
-    }
+    testing::golden_dir(env!("CARGO_MANIFEST_DIR"), "mock")
 }
 
 fn check_call(rt: &mut Runtime<Mock>, c: &Value, ctx: &str) {
     let name = c["name"].as_str().expect("name");
-    let (resp, err) = respond(rt, req(&c["requestor"]), name, &c["arguments"]);
+    let (resp, err) = respond(rt, requestor(&c["requestor"]), name, &c["arguments"]);
     assert_eq!(resp, c["response"].as_str().expect("response"), "{ctx}: response");
     assert_eq!(err, c["error"].as_bool().expect("error"), "{ctx}: error flag");
     assert_eq!(rt.state_hash(Side::Assistant).as_deref(), c["agent_db_hash_after"].as_str(), "{ctx}: agent hash");
@@ -108,7 +78,7 @@ fn load_tasks(version: &str) -> Vec<Value> {
 }
 
 fn side_of(v: &Value) -> Side {
-    req(v)
+    requestor(v)
 }
 
 /// Apply a task's `initial_state` the way `Environment.set_state` does.
@@ -140,7 +110,7 @@ fn apply_initial_state(rt: &mut Runtime<Mock>, st: &Value) {
     for m in &msgs {
         for tc in m["tool_calls"].as_array().cloned().unwrap_or_default() {
             let name = tc["name"].as_str().unwrap_or("");
-            let r = if tc["requestor"].is_null() { Requestor::Assistant } else { req(&tc["requestor"]) };
+            let r = if tc["requestor"].is_null() { Requestor::Assistant } else { requestor(&tc["requestor"]) };
             let mutating = rt.is_mutating(Requestor::Assistant, name).or(rt.is_mutating(Requestor::User, name));
             match mutating {
                 None | Some(false) => continue,

@@ -26,8 +26,8 @@
 use eigenbox_sdk::prelude::*;
 use eigenbox_sdk::{ArgSchema, Map};
 
-mod calc;
-pub mod py;
+use eigenbox_sdk::py;
+use eigenbox_sdk::py::pydantic::Validator;
 
 use py::Num;
 
@@ -451,39 +451,13 @@ fn err<T>(m: impl Into<String>) -> Result<T, ToolError> {
     Err(ToolError::failed(m.into()))
 }
 
-/// pydantic 2's repr of an input value in a validation error (long ones are shortened).
-fn pydantic_input_repr(v: &Value) -> String {
-    let r = eigenbox_sdk::pyjson::py_repr(v);
-    let chars: Vec<char> = r.chars().collect();
-    if chars.len() > 50 {
-        let head: String = chars[..25].iter().collect();
-        let tail: String = chars[chars.len() - 24..].iter().collect();
-        format!("{head}...{tail}")
-    } else {
-        r
-    }
-}
-
 /// `UserAddress(address1=..., ...)`: pydantic validates every field as `str`.
 fn user_address(fields: [(&str, &PyValue); 6]) -> Result<UserAddress, ToolError> {
-    let mut errors = Vec::new();
-    for (name, v) in &fields {
-        if v.as_str().is_none() {
-            errors.push(format!(
-                "{name}\n  Input should be a valid string [type=string_type, input_value={}, input_type={}]\n    For further information visit https://errors.pydantic.dev/2.14/v/string_type",
-                pydantic_input_repr(v.value()),
-                py::type_name(v.value())
-            ));
-        }
+    let mut v = Validator::default();
+    for (name, value) in &fields {
+        v.str_(name.to_string(), value.value());
     }
-    if !errors.is_empty() {
-        let n = errors.len();
-        return err(format!(
-            "{n} validation error{} for UserAddress\n{}",
-            if n == 1 { "" } else { "s" },
-            errors.join("\n")
-        ));
-    }
+    v.finish("UserAddress")?;
     let s = |i: usize| fields[i].1.as_str().unwrap_or_default().to_string();
     // Field order of the model: address1, address2, city, country, state, zip.
     Ok(UserAddress { address1: s(0), address2: s(1), city: s(2), country: s(3), state: s(4), zip: s(5) })
@@ -553,7 +527,7 @@ impl Retail {
     // ------------------------------------------------------------ tools
 
     fn calculate(&mut self, a: Calculate) -> Result<String, ToolError> {
-        calc::calculate(a.expression.value()).map_err(ToolError::failed)
+        py::calc::calculate(a.expression.value()).map_err(ToolError::failed)
     }
 
     fn cancel_pending_order(&mut self, a: CancelPendingOrder) -> Result<Order, ToolError> {
@@ -608,7 +582,7 @@ impl Retail {
             if !variant.available {
                 return err(format!("New item {} not found or available", py::py_str(new)));
             }
-            diff = diff.add(variant.price - item.price);
+            diff = diff.add(Num::Float(variant.price - item.price));
         }
         let diff = diff.round2();
         let user_id = order.user_id.clone();
@@ -625,7 +599,7 @@ impl Retail {
         order.exchange_items = Some(exchange_items);
         order.exchange_new_items = Some(exchange_new_items);
         order.exchange_payment_method_id = Some(pm);
-        order.exchange_price_difference = Some(diff.to_value());
+        order.exchange_price_difference = Some(diff.value());
         Ok(order.clone())
     }
 
@@ -729,7 +703,7 @@ impl Retail {
             if !variant.available {
                 return err(format!("New item {} not found or available", py::py_str(new)));
             }
-            diff = diff.add(variant.price - item.price);
+            diff = diff.add(Num::Float(variant.price - item.price));
             last = Some(variant.clone());
         }
         let user_id = order.user_id.clone();

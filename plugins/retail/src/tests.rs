@@ -1,48 +1,18 @@
 //! Conformance against the τ² golden vectors in `shared/golden/retail/`.
 
 use super::*;
+use eigenbox_sdk::testing::{self, jsonl, requestor, respond};
 use eigenbox_sdk::{pyjson, EnvCall, EpisodeInit, Runtime};
 use std::path::PathBuf;
 
 fn golden_dir() -> Option<PathBuf> {
-    // The reference's vectors in ../shared when present, else the copy shipped with the plugin.
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    [root.join("../../../shared/golden/retail"), root.join("data/golden")]
-        .into_iter()
-        .find(|d| d.join("tools.json").is_file())
-        .or_else(|| {
-            println!("NOTICE: no golden vectors for retail found; golden conformance skipped");
-            None
-        })
-}
-
-fn jsonl(path: PathBuf) -> Vec<Value> {
-    let text = std::fs::read_to_string(&path).expect("read golden");
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("golden json"))
-        .collect()
-}
-
-fn req(s: &Value) -> Requestor {
-    match s.as_str() {
-        Some("user") => Requestor::User,
-        _ => Requestor::Assistant,
-    }
-}
-
-/// (response, error) the way τ² writes the tool message.
-fn respond(rt: &mut Runtime<Retail>, r: Requestor, name: &str, args: &Value) -> (String, bool) {
-    match rt.call_tool(r, name, &args.to_string()) {
-        Ok(s) => (s, false),
-        Err(e) => (format!("Error: {}", e.message), true),
-    }
+    testing::golden_dir(env!("CARGO_MANIFEST_DIR"), "retail")
 }
 
 /// Compare one recorded call; `Err` describes the first mismatch.
 fn check_call(rt: &mut Runtime<Retail>, c: &Value, ctx: &str) -> Result<(), String> {
     let name = c["name"].as_str().expect("name");
-    let (resp, err) = respond(rt, req(&c["requestor"]), name, &c["arguments"]);
+    let (resp, err) = respond(rt, requestor(&c["requestor"]), name, &c["arguments"]);
     let want = c["response"].as_str().expect("response");
     if resp != want {
         return Err(format!("{ctx}: response\n  got:  {resp}\n  want: {want}"));
@@ -139,7 +109,7 @@ fn apply_initial_state(rt: &mut Runtime<Retail>, st: &Value) {
         .map(|a| {
             a.iter()
                 .map(|x| EnvCall {
-                    side: req(&x["env_type"]),
+                    side: requestor(&x["env_type"]),
                     name: x["func_name"].as_str().unwrap_or("").to_string(),
                     arguments: x["arguments"].to_string(),
                 })
@@ -195,7 +165,7 @@ fn replays() {
             for a in r["env_assertions"].as_array().cloned().unwrap_or_default() {
                 let asn = &a["assertion"];
                 let call = EnvCall {
-                    side: req(&asn["env_type"]),
+                    side: requestor(&asn["env_type"]),
                     name: asn["func_name"].as_str().unwrap_or("").into(),
                     arguments: asn["arguments"].to_string(),
                 };
@@ -292,11 +262,7 @@ fn python_rounding_and_calculate() {
 /// difference of an empty exchange, and `calculate` syntax errors.
 #[test]
 fn edge_probes() {
-    let probes: Vec<Value> = include_str!("testdata/edge_probes.jsonl")
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("edge json"))
-        .collect();
+    let probes = testing::jsonl_str(include_str!("testdata/edge_probes.jsonl"));
     let mut fails = Vec::new();
     for p in &probes {
         let mut rt = Runtime::<Retail>::new();

@@ -83,6 +83,12 @@
 //!   inside the `impl Domain` instead of writing the accessors by hand;
 //! - `eigenbox_sdk::export_domain!(MyDomain);` at the crate root.
 //!
+//! For domains that mirror Python tools taking the model's raw JSON, [`py`] has CPython's value
+//! semantics and exception texts (`iter`, `len`, `==`, hashability, `round`), pydantic v2
+//! validation-error formatting ([`py::pydantic`]) and the τ² `calculate` evaluator
+//! ([`py::calc`]). With the `testing` feature (for `[dev-dependencies]`), `testing` holds the
+//! golden-vector helpers plugin tests share.
+//!
 //! Guests need no ambient authority: the SDK never touches clocks, randomness, files or the
 //! environment; use `BTreeMap`/`IndexMap` rather than `std::collections::HashMap` (whose
 //! `RandomState` would import `wasi:random`).
@@ -91,7 +97,10 @@ extern crate self as eigenbox_sdk;
 
 mod args;
 mod binary;
+pub mod py;
 mod runtime;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use args::{ArgSchema, PyValue, ToolArgs};
 pub use eigenbox_pyjson as pyjson;

@@ -1,24 +1,11 @@
-//! A small slice of pydantic v2 (lax mode) and of Python's value semantics: what the airline
-//! tools need to reproduce the reference's validation errors and `TypeError`s byte for byte.
+//! A small slice of pydantic v2 (lax mode): field validation into [`LineError`]s and
+//! `str(ValidationError)` formatting, byte for byte (pydantic 2.14 error URLs).
 
-use eigenbox_sdk::pyjson;
-use eigenbox_sdk::{Map, ToolError, Value};
+use super::{parse_float, type_name};
+use crate::{pyjson, Map, ToolError, Value};
 
 /// pydantic version in the error URLs (the reference vectors were recorded with 2.14).
 const PYDANTIC_DOCS: &str = "https://errors.pydantic.dev/2.14/v/";
-
-/// Python's `type(v).__name__`.
-pub fn py_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "NoneType",
-        Value::Bool(_) => "bool",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "int",
-        Value::String(_) => "str",
-        Value::Array(_) => "list",
-        Value::Object(_) => "dict",
-    }
-}
 
 /// One pydantic line error.
 #[derive(Debug, Clone)]
@@ -33,8 +20,9 @@ pub struct LineError {
     pub input: Value,
 }
 
-/// pydantic's input_value truncation: more than 50 bytes show the first 25 and last 24.
-fn truncate(s: &str) -> String {
+/// pydantic's input_value truncation: a repr of more than 50 bytes shows its first 25 and last
+/// 24 bytes (the cut moved off any split character).
+pub fn truncate(s: &str) -> String {
     if s.len() <= 50 {
         return s.to_string();
     }
@@ -49,22 +37,27 @@ fn truncate(s: &str) -> String {
     format!("{}...{}", &s[..a], &s[b..])
 }
 
-/// `str(ValidationError)`.
+/// One line error's text: `loc`, message, `[type=..., input_value=..., input_type=...]` and the
+/// docs link, the way `str(ValidationError)` shows it.
+pub fn format_line(e: &LineError) -> String {
+    format!(
+        "{}\n  {} [type={}, input_value={}, input_type={}]\n    For further information visit {PYDANTIC_DOCS}{}",
+        e.loc,
+        e.msg,
+        e.typ,
+        truncate(&pyjson::py_repr(&e.input)),
+        type_name(&e.input),
+        e.typ
+    )
+}
+
+/// `str(ValidationError)` for model `title`.
 pub fn format_errors(title: &str, errs: &[LineError]) -> String {
     let n = errs.len();
     let mut out = format!("{n} validation error{} for {title}", if n == 1 { "" } else { "s" });
     for e in errs {
         out.push('\n');
-        out.push_str(&e.loc);
-        out.push_str("\n  ");
-        out.push_str(&e.msg);
-        out.push_str(&format!(
-            " [type={}, input_value={}, input_type={}]",
-            e.typ,
-            truncate(&pyjson::py_repr(&e.input)),
-            py_type(&e.input)
-        ));
-        out.push_str(&format!("\n    For further information visit {PYDANTIC_DOCS}{}", e.typ));
+        out.push_str(&format_line(e));
     }
     out
 }
@@ -164,7 +157,7 @@ impl Validator {
         match v {
             Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
             Value::Number(n) => n.as_f64(),
-            Value::String(s) => match parse_py_float(s.trim()) {
+            Value::String(s) => match parse_float(s.trim()) {
                 Some(f) => Some(f),
                 None => {
                     self.err(loc, "Input should be a valid number, unable to parse string as a number", "float_parsing", v);
@@ -186,9 +179,9 @@ impl Validator {
             }
         }
         let q: Vec<String> = allowed.iter().map(|a| format!("'{a}'")).collect();
-        let expected = match q.len() {
-            1 => q[0].clone(),
-            _ => format!("{} or {}", q[..q.len() - 1].join(", "), q[q.len() - 1]),
+        let expected = match q.as_slice() {
+            [init @ .., last] if !init.is_empty() => format!("{} or {last}", init.join(", ")),
+            _ => q.concat(),
         };
         self.err(loc, &format!("Input should be {expected}"), "literal_error", v);
         None
@@ -240,142 +233,4 @@ fn strip_decimal_zeros(s: &str) -> &str {
         }
     }
     s
-}
-
-/// Python's `float(str)` (enough of it: decimal literals, inf, nan, underscores between digits).
-pub fn parse_py_float(s: &str) -> Option<f64> {
-    let l = s.to_ascii_lowercase();
-    let body = l.trim_start_matches(['+', '-']);
-    if l.len() - body.len() > 1 {
-        return None;
-    }
-    match body {
-        "inf" | "infinity" => return Some(if l.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY }),
-        "nan" => return Some(f64::NAN),
-        _ => {}
-    }
-    if body.is_empty() || !body.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | '+' | '-' | '_')) {
-        return None;
-    }
-    if body.contains("__") || body.starts_with('_') || body.ends_with('_') {
-        return None;
-    }
-    l.replace('_', "").parse::<f64>().ok()
-}
-
-/// Python's `iter(v)` for a JSON value: list items, dict keys, string characters; other
-/// types raise `TypeError: '<type>' object is not iterable`.
-pub fn py_iter(v: &Value) -> Result<Vec<Value>, ToolError> {
-    match v {
-        Value::Array(a) => Ok(a.clone()),
-        Value::Object(m) => Ok(m.keys().map(|k| Value::String(k.clone())).collect()),
-        Value::String(s) => Ok(s.chars().map(|c| Value::String(c.to_string())).collect()),
-        other => Err(ToolError::failed(format!("'{}' object is not iterable", py_type(other)))),
-    }
-}
-
-/// Python's `len(v)` for an iterable JSON value.
-pub fn py_len(v: &Value) -> Result<usize, ToolError> {
-    match v {
-        Value::Array(a) => Ok(a.len()),
-        Value::Object(m) => Ok(m.len()),
-        Value::String(s) => Ok(s.chars().count()),
-        other => Err(ToolError::failed(format!("object of type '{}' has no len()", py_type(other)))),
-    }
-}
-
-/// A Python number (`int` or `float`; bools count as ints).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Num {
-    /// int
-    I(i64),
-    /// float
-    F(f64),
-}
-
-impl Num {
-    /// The value as a Python number, or `None` for non-numbers.
-    pub fn of(v: &Value) -> Option<Num> {
-        match v {
-            Value::Bool(b) => Some(Num::I(*b as i64)),
-            Value::Number(n) => match n.as_i64() {
-                Some(i) if !n.is_f64() => Some(Num::I(i)),
-                _ => n.as_f64().map(Num::F),
-            },
-            _ => None,
-        }
-    }
-    /// As f64.
-    pub fn f(self) -> f64 {
-        match self {
-            Num::I(i) => i as f64,
-            Num::F(f) => f,
-        }
-    }
-    /// `a - b`.
-    pub fn sub(self, b: Num) -> Num {
-        match (self, b) {
-            (Num::I(x), Num::I(y)) => Num::I(x - y),
-            _ => Num::F(self.f() - b.f()),
-        }
-    }
-    /// `a + b`.
-    pub fn add(self, b: Num) -> Num {
-        match (self, b) {
-            (Num::I(x), Num::I(y)) => Num::I(x + y),
-            _ => Num::F(self.f() + b.f()),
-        }
-    }
-    /// `a * b`.
-    pub fn mul(self, b: Num) -> Num {
-        match (self, b) {
-            (Num::I(x), Num::I(y)) => Num::I(x * y),
-            _ => Num::F(self.f() * b.f()),
-        }
-    }
-    /// `a > b`.
-    pub fn gt(self, b: Num) -> bool {
-        match (self, b) {
-            (Num::I(x), Num::I(y)) => x > y,
-            _ => self.f() > b.f(),
-        }
-    }
-    /// `a != 0`.
-    pub fn nonzero(self) -> bool {
-        self.f() != 0.0
-    }
-    /// As a JSON value.
-    pub fn value(self) -> Value {
-        match self {
-            Num::I(i) => Value::from(i),
-            Num::F(f) => serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null),
-        }
-    }
-    /// Python `str()`.
-    pub fn py_str(self) -> String {
-        match self {
-            Num::I(i) => i.to_string(),
-            Num::F(f) => pyjson::float_repr(f),
-        }
-    }
-}
-
-/// Python `a - b` on JSON values (`TypeError` text for unsupported operands).
-pub fn py_sub(a: &Value, b: &Value) -> Result<Num, ToolError> {
-    match (Num::of(a), Num::of(b)) {
-        (Some(x), Some(y)) => Ok(x.sub(y)),
-        _ => Err(ToolError::failed(format!(
-            "unsupported operand type(s) for -: '{}' and '{}'",
-            py_type(a),
-            py_type(b)
-        ))),
-    }
-}
-
-/// Python `==` between two JSON-ish values (1 == 1.0 == True).
-pub fn py_eq(a: &Value, b: &Value) -> bool {
-    match (Num::of(a), Num::of(b)) {
-        (Some(x), Some(y)) => x.f() == y.f(),
-        _ => a == b,
-    }
 }
