@@ -102,15 +102,7 @@ impl PyValue {
     }
     /// Python's `type(v).__name__` (`str`, `int`, `float`, `bool`, `NoneType`, `list`, `dict`).
     pub fn py_type(&self) -> &'static str {
-        match &self.0 {
-            Value::Null => "NoneType",
-            Value::Bool(_) => "bool",
-            Value::Number(n) if n.is_f64() => "float",
-            Value::Number(_) => "int",
-            Value::String(_) => "str",
-            Value::Array(_) => "list",
-            Value::Object(_) => "dict",
-        }
+        crate::py::type_name(&self.0)
     }
     /// Use the value as a key of a `Dict[str, ...]` the way `key in d` / `d[key]` would:
     /// `Ok(Some(s))` for a string, `Ok(None)` for another hashable value (never found),
