@@ -8,9 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use eigenbox_manifest::{sha256_hex, Manifest};
 use eigenbox_runtime::{DbSide, DomainInstance, EpisodeInit, Requestor};
-use eigenbox_tests::{guest_wasm, mock_domain, runtime, workspace_root};
+use eigenbox_tests::{mock_domain, runtime};
 
 fn stats(name: &str, mut samples: Vec<Duration>) -> Duration {
     samples.sort();
@@ -38,20 +37,6 @@ macro_rules! time {
     }};
 }
 
-fn synthetic_notes(target_bytes: usize) -> String {
-    let mut notes = serde_json::Map::new();
-    let mut i = 0;
-    let mut size = 0;
-    while size < target_bytes {
-        i += 1;
-        let id = format!("note_{i}");
-        let body = format!("Reservation {i:06}: flight HAT{:03} from JFK to LAX, passengers Ana, Bo, Cy; paid with credit_card_{:07}; status confirmed.", i % 300, i * 7);
-        let note = serde_json::json!({"note_id": id, "title": format!("Trip {i}"), "body": body, "tags": ["travel", format!("t{}", i % 17)]});
-        size += note.to_string().len() + id.len() + 4;
-        notes.insert(id, note);
-    }
-    serde_json::json!({"notes": notes, "next_id": i + 1}).to_string()
-}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -91,18 +76,8 @@ async fn main() {
     println!("  -> fork from frozen / fork = {:.3} ({:.1}x faster), / instantiate = {:.2}", ffork.as_secs_f64() / fork.as_secs_f64(), fork.as_secs_f64() / ffork.as_secs_f64(), ffork.as_secs_f64() / inst.as_secs_f64());
 
     // --- synthetic ~7 MB state in the notes domain -------------------------------------------
-    let wasm = guest_wasm("eigenbox_example_notes");
-    let template = std::fs::read_to_string(workspace_root().join("examples/notes-domain/eigenbox.toml")).unwrap();
-    let text: String = template
-        .lines()
-        .map(|l| if l.trim_start().starts_with("sha256") { format!("sha256 = \"{}\"", sha256_hex(&wasm)) } else { l.to_string() })
-        .map(|l| if l.trim_start().starts_with("memory_mib") { "memory_mib = 256".into() } else { l })
-        .map(|l| if l.trim_start().starts_with("timeout_ms") { "timeout_ms = 30000".into() } else { l })
-        .map(|l| if l.trim_start().starts_with("fuel") { "fuel = 10_000_000_000".into() } else { l })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let notes = host.load(Manifest::from_toml_str(&text).unwrap(), &wasm).unwrap();
-    let state = synthetic_notes(7 * 1024 * 1024);
+    let notes = eigenbox_tests::big_notes_domain(&host);
+    let state = eigenbox_tests::synthetic_notes(7 * 1024 * 1024);
     println!("synthetic state: {:.1} MB of JSON", state.len() as f64 / 1e6);
     let init = EpisodeInit { agent_data: Some(state.clone()), user_data: None, actions: vec![] };
     let json_route = stats(

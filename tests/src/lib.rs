@@ -62,13 +62,51 @@ pub fn mock_domain(runtime: &Runtime) -> Arc<LoadedComponent> {
 
 /// Load a domain plugin of this repo by name (`plugins/<name>`: built wasm + manifest template).
 pub fn domain_plugin(runtime: &Runtime, name: &str) -> Arc<LoadedComponent> {
-    let wasm = guest_wasm(&format!("eigenbox_plugin_{name}"));
-    let path = workspace_root().join("plugins").join(name).join("eigenbox.toml");
-    let template = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut lines: Vec<String> = template.lines().filter(|l| !l.trim_start().starts_with("sha256")).map(str::to_string).collect();
-    lines.insert(0, format!("sha256 = \"{}\"", sha256_hex(&wasm)));
-    let m = Manifest::from_toml_str(&lines.join("\n")).unwrap_or_else(|e| panic!("{name} manifest: {e}"));
-    runtime.load(m, &wasm).unwrap_or_else(|e| panic!("{name} failed to load: {e}"))
+    load_template(runtime, &format!("eigenbox_plugin_{name}"), &workspace_root().join("plugins").join(name).join("eigenbox.toml"), &[])
+}
+
+/// Load a built guest with a repo manifest template: its `sha256` filled in and the top-level or
+/// `[limits]` keys in `overrides` (`("memory_mib", "256")`) replaced.
+pub fn load_template(runtime: &Runtime, wasm_name: &str, template: &Path, overrides: &[(&str, &str)]) -> Arc<LoadedComponent> {
+    let wasm = guest_wasm(wasm_name);
+    let text = std::fs::read_to_string(template).unwrap_or_else(|e| panic!("{}: {e}", template.display()));
+    let text: String = text
+        .lines()
+        .map(|l| {
+            let key = l.split('=').next().unwrap_or("").trim();
+            if key == "sha256" {
+                return format!("sha256 = \"{}\"", sha256_hex(&wasm));
+            }
+            match overrides.iter().find(|(k, _)| *k == key) {
+                Some((k, v)) => format!("{k} = {v}"),
+                None => l.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let m = Manifest::from_toml_str(&text).unwrap_or_else(|e| panic!("{}: {e}", template.display()));
+    runtime.load(m, &wasm).unwrap_or_else(|e| panic!("{wasm_name} failed to load: {e}"))
+}
+
+/// The example notes domain with room for a big state (256 MiB, 30 s, 10^10 fuel).
+pub fn big_notes_domain(runtime: &Runtime) -> Arc<LoadedComponent> {
+    let template = workspace_root().join("examples/notes-domain/eigenbox.toml");
+    load_template(runtime, "eigenbox_example_notes", &template, &[("memory_mib", "256"), ("timeout_ms", "30000"), ("fuel", "10_000_000_000")])
+}
+
+/// A notes DB of about `target_bytes` of JSON (reservation-like records), as initialization data.
+pub fn synthetic_notes(target_bytes: usize) -> String {
+    let mut notes = serde_json::Map::new();
+    let (mut i, mut size) = (0, 0);
+    while size < target_bytes {
+        i += 1;
+        let id = format!("note_{i}");
+        let body = format!("Reservation {i:06}: flight HAT{:03} from JFK to LAX, passengers Ana, Bo, Cy; paid with credit_card_{:07}; status confirmed.", i % 300, i * 7);
+        let note = serde_json::json!({"note_id": id, "title": format!("Trip {i}"), "body": body, "tags": ["travel", format!("t{}", i % 17)]});
+        size += note.to_string().len() + id.len() + 4;
+        notes.insert(id, note);
+    }
+    serde_json::json!({"notes": notes, "next_id": i + 1}).to_string()
 }
 
 /// The golden mock vectors: `../shared/golden/mock` when present, else the copy shipped with the plugin.

@@ -2,11 +2,8 @@
 //! start in it, are isolated from each other, roll back to it on a trap, and keep the original's
 //! manifest, grants, limits and provenance.
 
-use std::sync::Arc;
-
-use eigenbox_manifest::{sha256_hex, Manifest};
-use eigenbox_runtime::{CallError, DbSide, DomainInstance, EpisodeInit, LoadedComponent, Requestor, Runtime};
-use eigenbox_tests::{guest_wasm, hostile, mock_domain, runtime, workspace_root};
+use eigenbox_runtime::{CallError, DbSide, DomainInstance, EpisodeInit, Requestor};
+use eigenbox_tests::{hostile, mock_domain, runtime};
 
 fn no_init() -> EpisodeInit {
     EpisodeInit { agent_data: None, user_data: None, actions: vec![] }
@@ -114,7 +111,7 @@ async fn a_trap_rolls_back_to_the_frozen_state() {
 #[tokio::test]
 async fn a_refused_state_is_a_freeze_error() {
     let host = runtime("");
-    let notes = notes(&host);
+    let notes = eigenbox_tests::big_notes_domain(&host);
     let err = notes.freeze(EpisodeInit { agent_data: Some("not json".into()), user_data: None, actions: vec![] }).await.unwrap_err();
     assert!(matches!(err, CallError::Freeze(_)), "{err:?}");
     let c = hostile("", "", "");
@@ -122,38 +119,11 @@ async fn a_refused_state_is_a_freeze_error() {
     assert!(matches!(&err, CallError::Freeze(m) if m.contains("snapshot must be 8 bytes")), "{err:?}");
 }
 
-fn notes(host: &Runtime) -> Arc<LoadedComponent> {
-    let wasm = guest_wasm("eigenbox_example_notes");
-    let template = std::fs::read_to_string(workspace_root().join("examples/notes-domain/eigenbox.toml")).unwrap();
-    let text: String = template
-        .lines()
-        .map(|l| if l.trim_start().starts_with("sha256") { format!("sha256 = \"{}\"", sha256_hex(&wasm)) } else { l.to_string() })
-        .map(|l| if l.trim_start().starts_with("memory_mib") { "memory_mib = 256".into() } else { l })
-        .map(|l| if l.trim_start().starts_with("timeout_ms") { "timeout_ms = 30000".into() } else { l })
-        .map(|l| if l.trim_start().starts_with("fuel") { "fuel = 10_000_000_000".into() } else { l })
-        .collect::<Vec<_>>()
-        .join("\n");
-    host.load(Manifest::from_toml_str(&text).unwrap(), &wasm).unwrap()
-}
-
-fn synthetic_notes(target_bytes: usize) -> String {
-    let mut notes = serde_json::Map::new();
-    let (mut i, mut size) = (0, 0);
-    while size < target_bytes {
-        i += 1;
-        let id = format!("note_{i}");
-        let note = serde_json::json!({"note_id": id, "title": format!("Trip {i}"), "body": format!("Reservation {i:06}: flight HAT{:03}, paid with credit_card_{:07}.", i % 300, i * 7), "tags": ["travel"]});
-        size += note.to_string().len() + id.len() + 4;
-        notes.insert(id, note);
-    }
-    serde_json::json!({"notes": notes, "next_id": i + 1}).to_string()
-}
-
 #[tokio::test]
 async fn a_large_frozen_notes_state_hashes_equal_to_the_live_one() {
     let host = runtime("");
-    let notes = notes(&host);
-    let init = EpisodeInit { agent_data: Some(synthetic_notes(3 << 20)), user_data: None, actions: vec![] };
+    let notes = eigenbox_tests::big_notes_domain(&host);
+    let init = EpisodeInit { agent_data: Some(eigenbox_tests::synthetic_notes(3 << 20)), user_data: None, actions: vec![] };
     let mut live = DomainInstance::new(notes.clone()).await.unwrap();
     live.reset(init.clone()).await.unwrap().unwrap();
     let want = hash(&mut live).await;
