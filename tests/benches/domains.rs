@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use eigenbox_episode::WasmDomainEnv;
-use eigenbox_runtime::{DbSide, DomainInstance, Requestor as WitRequestor};
+use eigenbox_runtime::{DbSide, DomainInstance};
 use eigenbox_tau2::{DomainEnv, TaskSet, TaskVersion};
 use eigenbox_tests::{domain_plugin, runtime, workspace_root};
 use serde_json::Value;
@@ -65,7 +65,6 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
             hashes.push(t.elapsed());
         }
     }
-    let _ = WitRequestor::Assistant;
     Ours {
         tasks: set.tasks.len(),
         calls,

@@ -24,7 +24,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use eigenbox_runtime::{CallError, DbSide, DomainInstance, EnvCall, LoadError, LoadedComponent, Requestor as WitRequestor, Runtime, ToolErrorKind};
+use eigenbox_runtime::{CallError, DbSide, DomainInstance, EnvCall, LoadError, LoadedComponent, Requestor as WitRequestor, Runtime};
 use eigenbox_tau2::{DomainEnv, InitError, Requestor, Task, ToolKind, ToolSpec};
 use serde::Serialize;
 use serde_json::Value;
@@ -306,9 +306,4 @@ fn env_error(task: &str, e: EnvError) -> EpisodeError {
         EnvError::Call(c) => EpisodeError::Call(c),
         EnvError::Domain(m) => EpisodeError::Init { task: task.into(), message: m },
     }
-}
-
-/// Whether a tool error kind is a sandbox-level refusal rather than the tool's own error.
-pub fn is_denial(kind: ToolErrorKind) -> bool {
-    kind == ToolErrorKind::Denied
 }
