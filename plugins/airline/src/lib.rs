@@ -705,13 +705,13 @@ impl Airline {
         let pax: Option<Vec<Passenger>> = match &passengers {
             Conv::Typed(p) => Some(p.clone()),
             Conv::Raw(raw) => v.list("passengers".into(), raw, |v, loc, x| {
-                v.model(loc, x, "Passenger", |v, loc, m| v_passenger(v, loc, m))
+                v.model(loc, x, "Passenger", v_passenger)
             }),
         };
         let pay: Option<Vec<Payment>> = match &payments {
             Conv::Typed(p) => Some(p.clone()),
             Conv::Raw(raw) => v.list("payment_history".into(), raw, |v, loc, x| {
-                v.model(loc, x, "Payment", |v, loc, m| v_payment(v, loc, m))
+                v.model(loc, x, "Payment", v_payment)
             }),
         };
         let total_bags = v.int("total_baggages".into(), a.total_baggages.value());
@@ -773,10 +773,10 @@ impl Airline {
                 price,
             });
             touched.push((fi.flight_number.clone(), fi.date.clone()));
-            total = total.add(Num::Int(price * n));
+            total = total + Num::Int(price * n);
         }
         if insurance == "yes" {
-            total = total.add(Num::Int(30 * n));
+            total = total + Num::Int(30 * n);
         }
         // `total_price += 50 * nonfree_baggages` with the raw argument.
         match a.nonfree_baggages.value() {
@@ -785,7 +785,7 @@ impl Airline {
             }
             other => {
                 let nf = Num::of(other).unwrap_or(Num::Int(0));
-                total = total.add(Num::Int(50).mul(nf));
+                total = total + Num::Int(50) * nf;
             }
         }
 
@@ -794,11 +794,10 @@ impl Airline {
             let Some(upm) = user.payment_methods.get(&p.payment_id) else {
                 return Err(format!("Payment method {} not found", p.payment_id).into());
             };
-            if upm.source == "gift_card" || upm.source == "certificate" {
-                if upm.amount.unwrap_or(0.0) < p.amount as f64 {
+            if (upm.source == "gift_card" || upm.source == "certificate")
+                && upm.amount.unwrap_or(0.0) < p.amount as f64 {
                     return Err(format!("Not enough balance in payment method {}", p.payment_id).into());
                 }
-            }
         }
         let total_payment: i64 = pay.iter().map(|p| p.amount).sum();
         if Num::Int(total_payment).f() != total.f() {
@@ -934,7 +933,7 @@ impl Airline {
         }
         let diff = py_sub(a.nonfree_baggages.value(), &self.db.reservations[&rid].nonfree_baggages)?;
         let m = if diff.gt(Num::Int(0)) { diff } else { Num::Int(0) };
-        let total = Num::Int(50).mul(m);
+        let total = Num::Int(50) * m;
         let payment = self.payment_for_update(&uid, &a.payment_id, total)?;
         let r = self.db.reservations.get_mut(&rid).expect("checked");
         if let Some(p) = payment {

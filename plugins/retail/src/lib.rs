@@ -582,7 +582,7 @@ impl Retail {
             if !variant.available {
                 return err(format!("New item {} not found or available", py::py_str(new)));
             }
-            diff = diff.add(Num::Float(variant.price - item.price));
+            diff = diff + Num::Float(variant.price - item.price);
         }
         let diff = diff.round2();
         let user_id = order.user_id.clone();
@@ -703,7 +703,7 @@ impl Retail {
             if !variant.available {
                 return err(format!("New item {} not found or available", py::py_str(new)));
             }
-            diff = diff.add(Num::Float(variant.price - item.price));
+            diff = diff + Num::Float(variant.price - item.price);
             last = Some(variant.clone());
         }
         let user_id = order.user_id.clone();

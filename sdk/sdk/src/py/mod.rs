@@ -182,18 +182,6 @@ impl Num {
             _ => Num::Float(f(self.f(), b.f())),
         }
     }
-    /// `a + b`.
-    pub fn add(self, b: Num) -> Num {
-        self.int_op(b, i64::checked_add, |x, y| x + y)
-    }
-    /// `a - b`.
-    pub fn sub(self, b: Num) -> Num {
-        self.int_op(b, i64::checked_sub, |x, y| x - y)
-    }
-    /// `a * b`.
-    pub fn mul(self, b: Num) -> Num {
-        self.int_op(b, i64::checked_mul, |x, y| x * y)
-    }
     /// `a > b`.
     pub fn gt(self, b: Num) -> bool {
         match (self, b) {
@@ -228,10 +216,34 @@ impl Num {
     }
 }
 
+/// Python `a + b` on numbers: int + int stays int (float once it overflows i64).
+impl std::ops::Add for Num {
+    type Output = Num;
+    fn add(self, b: Num) -> Num {
+        self.int_op(b, i64::checked_add, |x, y| x + y)
+    }
+}
+
+/// Python `a - b` on numbers.
+impl std::ops::Sub for Num {
+    type Output = Num;
+    fn sub(self, b: Num) -> Num {
+        self.int_op(b, i64::checked_sub, |x, y| x - y)
+    }
+}
+
+/// Python `a * b` on numbers.
+impl std::ops::Mul for Num {
+    type Output = Num;
+    fn mul(self, b: Num) -> Num {
+        self.int_op(b, i64::checked_mul, |x, y| x * y)
+    }
+}
+
 /// `a - b` on JSON values (`TypeError` text for unsupported operands).
 pub fn py_sub(a: &Value, b: &Value) -> Result<Num, ToolError> {
     match (Num::of(a), Num::of(b)) {
-        (Some(x), Some(y)) => Ok(x.sub(y)),
+        (Some(x), Some(y)) => Ok(x - y),
         _ => Err(ToolError::failed(format!(
             "unsupported operand type(s) for -: '{}' and '{}'",
             type_name(a),
