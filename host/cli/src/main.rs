@@ -213,9 +213,8 @@ impl Host {
     }
 
     fn register(&self, loaded: &LoadedComponent) -> Result<()> {
-        let manifest_path = self.plugins.root().join(loaded.manifest().short_name()).join(&loaded.manifest().wasm);
-        if let Ok(bytes) = std::fs::read(&manifest_path) {
-            self.store.register(loaded.manifest(), &bytes)?;
+        if let Some(bytes) = loaded.wasm_bytes() {
+            self.store.register(loaded.manifest(), bytes)?;
         }
         Ok(())
     }

@@ -169,16 +169,9 @@ impl DomainEnv for WasmDomainEnv {
     type Error = EnvError;
 
     fn reset(&mut self, init: &eigenbox_tau2::EpisodeInit) -> Result<(), EnvError> {
-        let to_json = |v: &Option<Value>| v.as_ref().map(|v| v.to_string());
-        let actions = init
-            .actions
-            .iter()
-            .map(|a| {
-                let (side, name, args) = eigenbox_tau2::episode::env_call_parts(a);
-                EnvCall { side: wit_side(side), name: name.to_string(), arguments: args.to_string() }
-            })
-            .collect();
-        let wit = eigenbox_runtime::EpisodeInit { agent_data: to_json(&init.agent_data), user_data: to_json(&init.user_data), actions };
+        let w = init.to_wire();
+        let actions = w.actions.into_iter().map(|(side, name, arguments)| EnvCall { side: wit_side(side), name, arguments }).collect();
+        let wit = eigenbox_runtime::EpisodeInit { agent_data: w.agent_data, user_data: w.user_data, actions };
         self.handle.block_on(self.inst.reset(wit))?.map_err(EnvError::Domain)
     }
 

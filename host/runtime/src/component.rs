@@ -86,6 +86,11 @@ impl LoadedComponent {
         &self.granted
     }
     /// sha256 of the wasm bytes (for a frozen component: of the original's, as in its manifest;
+    /// The wasm bytes this component was loaded from (`None` for a frozen component, whose
+    /// provenance is in [`LoadedComponent::frozen`]).
+    pub fn wasm_bytes(&self) -> Option<&[u8]> {
+        self.wasm.as_deref()
+    }
     /// the frozen bytes' hash is in [`LoadedComponent::frozen`]).
     pub fn sha256(&self) -> &str {
         &self.sha256

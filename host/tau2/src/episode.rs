@@ -370,7 +370,30 @@ pub fn initialise_episode<E: crate::DomainEnv>(
     replay_history(env, &plan.replay, strict)
 }
 
-/// Convenience: a `(requestor, name, arguments)` triple from an env function call.
-pub fn env_call_parts(call: &EnvFunctionCall) -> (Requestor, &str, Value) {
-    (call.env_type, call.func_name.as_str(), Value::Object(call.arguments.clone()))
+/// An [`EpisodeInit`] as the domain interfaces carry it: JSON text for the data and for each
+/// action's arguments (WIT `episode-init`, the SDK's `EpisodeInit`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WireInit {
+    /// `agent_data` as JSON text.
+    pub agent_data: Option<String>,
+    /// `user_data` as JSON text.
+    pub user_data: Option<String>,
+    /// `(side, function name, JSON arguments)` of each initialization action, in order.
+    pub actions: Vec<(Requestor, String, String)>,
+}
+
+impl EpisodeInit {
+    /// The wire form (JSON text) every domain interface takes.
+    pub fn to_wire(&self) -> WireInit {
+        let text = |v: &Option<Value>| v.as_ref().map(Value::to_string);
+        WireInit {
+            agent_data: text(&self.agent_data),
+            user_data: text(&self.user_data),
+            actions: self
+                .actions
+                .iter()
+                .map(|a| (a.env_type, a.func_name.clone(), Value::Object(a.arguments.clone()).to_string()))
+                .collect(),
+        }
+    }
 }

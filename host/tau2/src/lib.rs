@@ -70,7 +70,7 @@ pub use diff::string_diff;
 pub use episode::{
     actions_from_messages, decode_or_string, initialise_episode, json_diff_ordered, json_eq_ordered, plan_episode,
     py_json_eq, replay_history, EpisodeInit, EpisodePlan, InitError, PlanError, ReplayMismatch, ReplayOutcome,
-    ReplayStep,
+    ReplayStep, WireInit,
 };
 pub use golden::{
     read_evals, read_probes, read_replays, read_tools, AssertionRecord, CallRecord, EvalRecord, GoldenDomain,

@@ -164,16 +164,9 @@ impl<D: Domain> DomainEnv for SdkEnv<D> {
             let fresh = self.pool.borrow().fresh.clone();
             return self.runtime().restore_owned(fresh);
         }
-        let to_json = |v: &Option<Value>| v.as_ref().map(|v| v.to_string());
-        let actions = init
-            .actions
-            .iter()
-            .map(|a| {
-                let (side, name, args) = eigenbox_tau2::episode::env_call_parts(a);
-                EnvCall { side: sdk_side(side), name: name.to_string(), arguments: args.to_string() }
-            })
-            .collect();
-        self.runtime().reset(&EpisodeInit { agent_data: to_json(&init.agent_data), user_data: to_json(&init.user_data), actions })
+        let w = init.to_wire();
+        let actions = w.actions.into_iter().map(|(side, name, arguments)| EnvCall { side: sdk_side(side), name, arguments }).collect();
+        self.runtime().reset(&EpisodeInit { agent_data: w.agent_data, user_data: w.user_data, actions })
     }
 
     fn tools(&mut self) -> Result<Vec<eigenbox_tau2::ToolSpec>, String> {
