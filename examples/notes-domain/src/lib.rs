@@ -48,6 +48,7 @@ pub struct DeviceDb {
 }
 
 /// The domain state.
+#[derive(Clone)]
 pub struct Notes {
     db: NotesDb,
     device: DeviceDb,

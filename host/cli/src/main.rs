@@ -198,7 +198,16 @@ impl Host {
     fn new(g: &Global) -> Result<Host> {
         let grants = load_grants(&g.grants, &g.plugins)?;
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
-        let runtime = Runtime::new(RuntimeConfig { grants, ..RuntimeConfig::default() })?;
+        // Pooled instance slots make the many short episodes of replays and runs cheap; fall
+        // back to per-instance memory where the pool's address space cannot be reserved.
+        let pool = eigenbox_runtime::InstancePool { max_instances: 256, ..Default::default() };
+        let runtime = match Runtime::new(RuntimeConfig { grants: grants.clone(), pool: Some(pool), ..RuntimeConfig::default() }) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("instance pool unavailable ({e}); using per-instance memory");
+                Runtime::new(RuntimeConfig { grants, ..RuntimeConfig::default() })?
+            }
+        };
         if let Some(parent) = g.store.parent() {
             std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }

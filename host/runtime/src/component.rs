@@ -163,6 +163,18 @@ impl Runtime {
             }));
         }
         let granted = decide(&manifest, self.grants())?;
+        if let Some(pool) = self.pool() {
+            if granted.limits.memory_bytes > pool.max_memory_bytes {
+                return Err(LoadError::Uninstantiable {
+                    component: manifest.id.clone(),
+                    message: format!(
+                        "it is granted {} MiB of memory but the host's instance pool slots hold {} MiB; lower `limits.memory_mib` or enlarge the pool",
+                        granted.limits.memory_bytes >> 20,
+                        pool.max_memory_bytes >> 20
+                    ),
+                });
+            }
+        }
         let sha256 = sha256_hex(wasm);
         let component = compile(self.engine(), &manifest.id, wasm)?;
         let (imports, exports) = check_world(self.engine(), &component, &manifest, world)?;

@@ -52,6 +52,8 @@ pub struct DomainInstance {
     journal: Vec<Entry>,
     mutating: Option<std::collections::BTreeMap<(bool, String), bool>>,
     last: CallStats,
+    /// DB hashes (agent, user) computed since the last call that may have changed state.
+    hashes: [Option<String>; 2],
 }
 
 macro_rules! guest_call {
@@ -118,7 +120,7 @@ impl DomainInstance {
         if loaded.world != eigenbox_manifest::World::Domain {
             return Err(CallError::Instantiate(format!("`{}` is a {} component, not a domain", loaded.manifest.id, loaded.world)));
         }
-        let mut d = DomainInstance { loaded, live: None, base, journal: Vec::new(), mutating, last: CallStats::default() };
+        let mut d = DomainInstance { loaded, live: None, base, journal: Vec::new(), mutating, last: CallStats::default(), hashes: [None, None] };
         d.ensure_live().await?;
         Ok(d)
     }
@@ -219,6 +221,7 @@ impl DomainInstance {
 
     /// Start the episode over: initial databases plus `init`.
     pub async fn reset(&mut self, init: EpisodeInit) -> Result<Result<(), String>, CallError> {
+        self.hashes = [None, None];
         let r = guest_call!(self, |b, s| b.call_reset(s, &init))?;
         self.base = Base::Init(if r.is_ok() { init } else { EpisodeInit { agent_data: None, user_data: None, actions: Vec::new() } });
         self.journal.clear();
@@ -228,6 +231,8 @@ impl DomainInstance {
     /// Call a tool. `Ok(Err(_))` is the tool's own error (shown to the model as `Error: ...`);
     /// `Err(_)` is a sandbox failure.
     pub async fn call_tool(&mut self, requestor: Requestor, name: &str, arguments: &str) -> Result<Result<String, ToolError>, CallError> {
+        // Any tool may write (`mutates_state` only says what replay re-runs).
+        self.hashes = [None, None];
         let r = guest_call!(self, |b, s| b.call_call_tool(s, requestor, name, arguments))?;
         match &r {
             Ok(text) => check_output(text.len(), &self.loaded)?,
@@ -242,6 +247,7 @@ impl DomainInstance {
 
     /// Run an environment function (initialization action or assertion).
     pub async fn env_function(&mut self, call: EnvCall) -> Result<Result<String, ToolError>, CallError> {
+        self.hashes = [None, None];
         let r = guest_call!(self, |b, s| b.call_env_function(s, &call))?;
         if let Ok(text) = &r {
             check_output(text.len(), &self.loaded)?;
@@ -270,8 +276,27 @@ impl DomainInstance {
         Ok(r)
     }
 
-    /// sha256 of one database's canonical JSON.
+    /// sha256 (lower-case hex) of one database's canonical JSON ([`DomainInstance::state_json`]),
+    /// `None` where the domain has no such database.
+    ///
+    /// The host hashes the JSON itself, with native SHA-256 (SHA-NI where the CPU has it),
+    /// rather than calling the guest's `state-hash`: for a large state (τ²'s airline DB is
+    /// 3.4 MB of JSON) moving the text out and hashing it natively is several times faster
+    /// than SHA-256 in wasm, and the hash is then by construction the hash of the JSON the
+    /// host can show. The result is kept until the next call that may change state.
     pub async fn state_hash(&mut self, side: DbSide) -> Result<Option<String>, CallError> {
+        let k = matches!(side, DbSide::User) as usize;
+        if let Some(h) = &self.hashes[k] {
+            return Ok(Some(h.clone()));
+        }
+        let h = self.state_json(side).await?.map(|j| eigenbox_manifest::sha256_hex(j.as_bytes()));
+        self.hashes[k] = h.clone();
+        Ok(h)
+    }
+
+    /// The guest's own `state-hash` export (which must equal [`DomainInstance::state_hash`]);
+    /// for checking a plugin against its contract.
+    pub async fn guest_state_hash(&mut self, side: DbSide) -> Result<Option<String>, CallError> {
         let r = guest_call!(self, |b, s| b.call_state_hash(s, side))?;
         if let Some(h) = &r {
             if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -290,6 +315,7 @@ impl DomainInstance {
 
     /// Replace all state with a snapshot.
     pub async fn restore(&mut self, snapshot: &[u8]) -> Result<Result<(), String>, CallError> {
+        self.hashes = [None, None];
         let r = guest_call!(self, |b, s| b.call_restore(s, snapshot))?;
         if r.is_ok() {
             self.base = Base::Snapshot(Arc::new(snapshot.to_vec()));

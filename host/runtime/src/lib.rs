@@ -66,17 +66,43 @@ pub struct RuntimeConfig {
     pub epoch_tick: Duration,
     /// Maximum wasm stack per call, bytes.
     pub max_wasm_stack: usize,
+    /// Pre-allocated instance slots (`None`: memory is mapped per instance).
+    pub pool: Option<InstancePool>,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig { grants: Grants::default(), epoch_tick: Duration::from_millis(5), max_wasm_stack: 1 << 20 }
+        RuntimeConfig { grants: Grants::default(), epoch_tick: Duration::from_millis(5), max_wasm_stack: 1 << 20, pool: None }
+    }
+}
+
+/// Pooled instance slots (wasmtime's pooling allocator), for hosts that start many short
+/// episodes: a slot's memory is reset in place when its instance is dropped, and up to
+/// `keep_resident_bytes` of it stay mapped, so the next episode in that slot does not
+/// page-fault its way through the memory image again (on τ²'s airline domain, a fresh episode
+/// from a frozen state and its first calls get several times faster). A slot's memory is
+/// restored to the component's image before reuse: nothing of an earlier episode is visible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstancePool {
+    /// Component instances alive at once (episodes plus roles and checkers); one more is
+    /// refused with [`CallError::Instantiate`].
+    pub max_instances: u32,
+    /// Largest linear memory of one instance; a component granted more is refused at load.
+    pub max_memory_bytes: u64,
+    /// Memory per slot kept resident across reuse.
+    pub keep_resident_bytes: u64,
+}
+
+impl Default for InstancePool {
+    fn default() -> Self {
+        InstancePool { max_instances: 64, max_memory_bytes: 1 << 30, keep_resident_bytes: 256 << 20 }
     }
 }
 
 struct Inner {
     engine: Engine,
     grants: Grants,
+    pool: Option<InstancePool>,
     stop: Arc<AtomicBool>,
 }
 
@@ -102,6 +128,25 @@ impl Runtime {
             .epoch_interruption(true)
             .max_wasm_stack(config.max_wasm_stack)
             .async_stack_size(config.max_wasm_stack + (1 << 20));
+        // `EIGENBOX_PERFMAP=1`: write /tmp/perf-<pid>.map so `perf` names guest functions
+        // (for plugin authors profiling their domain).
+        if std::env::var_os("EIGENBOX_PERFMAP").is_some_and(|v| v == "1") {
+            c.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        if let Some(pool) = &config.pool {
+            let n = pool.max_instances.max(1);
+            let mut p = wasmtime::PoolingAllocationConfig::default();
+            // A Rust wasip2 component has a handful of core instances (the program plus
+            // WASI adapter shims), each with at most a memory and a few tables.
+            p.total_component_instances(n)
+                .total_core_instances(n.saturating_mul(8))
+                .total_memories(n.saturating_mul(2))
+                .total_tables(n.saturating_mul(8))
+                .max_memory_size(usize::try_from(pool.max_memory_bytes).unwrap_or(usize::MAX))
+                .linear_memory_keep_resident(usize::try_from(pool.keep_resident_bytes).unwrap_or(usize::MAX))
+                .table_keep_resident(1 << 20);
+            c.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(p));
+        }
         let engine = Engine::new(&c).map_err(|e| LoadError::Config(format!("{e:#}")))?;
         let stop = Arc::new(AtomicBool::new(false));
         let tick = config.epoch_tick.max(Duration::from_millis(1));
@@ -118,12 +163,17 @@ impl Runtime {
                 })
                 .map_err(|e| LoadError::Config(format!("cannot start the epoch thread: {e}")))?;
         }
-        Ok(Runtime { inner: Arc::new(Inner { engine, grants: config.grants, stop }) })
+        Ok(Runtime { inner: Arc::new(Inner { engine, grants: config.grants, pool: config.pool, stop }) })
     }
 
     /// The wasmtime engine.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// The instance pool, if configured.
+    pub fn pool(&self) -> Option<&InstancePool> {
+        self.inner.pool.as_ref()
     }
 
     /// The operator's grants.

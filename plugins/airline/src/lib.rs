@@ -280,11 +280,11 @@ impl<'de> Deserialize<'de> for Passengers {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FlightDb {
     /// Flights by number.
-    pub flights: OrderedMap<String, Flight>,
+    pub flights: Table<Flight>,
     /// Users by id.
-    pub users: OrderedMap<String, User>,
+    pub users: Table<User>,
     /// Reservations by id.
-    pub reservations: OrderedMap<String, Reservation>,
+    pub reservations: Table<Reservation>,
 }
 
 /// `AirportCode`.
@@ -306,6 +306,7 @@ pub struct FlightInfo {
 }
 
 /// The airline domain's state.
+#[derive(Clone)]
 pub struct Airline {
     /// Agent-side DB.
     pub db: FlightDb,

@@ -48,9 +48,9 @@ pub struct User {
 #[serde(deny_unknown_fields)]
 pub struct MockDb {
     /// Tasks by id.
-    pub tasks: OrderedMap<String, Task>,
+    pub tasks: Table<Task>,
     /// Users by id.
-    pub users: OrderedMap<String, User>,
+    pub users: Table<User>,
 }
 
 /// A notification (`Notification` in `user_data_model.py`).
@@ -79,10 +79,11 @@ fn unread() -> Value {
 pub struct MockUserDb {
     /// Notifications by id.
     #[serde(default)]
-    pub notifications: OrderedMap<String, Notification>,
+    pub notifications: Table<Notification>,
 }
 
 /// The mock domain's state.
+#[derive(Clone)]
 pub struct Mock {
     /// Agent-side DB.
     pub db: MockDb,

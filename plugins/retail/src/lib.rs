@@ -210,14 +210,15 @@ pub struct Order {
 #[serde(deny_unknown_fields)]
 pub struct RetailDb {
     /// Products by id.
-    pub products: OrderedMap<String, Product>,
+    pub products: Table<Product>,
     /// Users by id.
-    pub users: OrderedMap<String, User>,
+    pub users: Table<User>,
     /// Orders by id.
-    pub orders: OrderedMap<String, Order>,
+    pub orders: Table<Order>,
 }
 
 /// The retail domain's state.
+#[derive(Clone)]
 pub struct Retail {
     /// Agent-side DB.
     pub db: RetailDb,

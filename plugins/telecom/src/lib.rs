@@ -25,6 +25,7 @@ const TODAY: &str = "2025-02-25";
 pub const VPN_DEFAULT_PERFORMANCE: &str = "poor";
 
 /// The telecom domain's state.
+#[derive(Clone)]
 pub struct Telecom {
     /// Agent-side DB.
     pub db: TelecomDb,

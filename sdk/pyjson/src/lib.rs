@@ -29,7 +29,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 mod ser;
-pub use ser::{hash_sorted, to_json, to_json_sorted, Error, JsonWriter};
+pub use ser::{hash_sorted, in_sorted_render, push_json_str, to_json, to_json_sorted, Error, JsonWriter, RawJson};
 
 /// `json.dumps(v, default=str)`: insertion order kept.
 pub fn dumps(v: &Value) -> String {

@@ -10,7 +10,58 @@
 
 use serde::ser::{self, Serialize};
 use sha2::{Digest, Sha256};
+use std::cell::Cell;
 use std::fmt;
+
+/// Newtype-struct name that marks pre-rendered text ([`RawJson`]).
+const RAW_TOKEN: &str = "$eigenbox_pyjson::RawJson";
+
+thread_local! {
+    /// How many sorted renders ([`JsonWriter::render`] on a sorted writer) are running on
+    /// this thread.
+    static SORTED_RENDERS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Whether a sorted render (`json.dumps(..., sort_keys=True)`, i.e. a DB hash or
+/// `state_json`) is running on this thread. A type that caches its own sorted text (such as
+/// the SDK's `Table`) checks this in its `Serialize` impl and then emits [`RawJson`].
+pub fn in_sorted_render() -> bool {
+    SORTED_RENDERS.with(|c| c.get() > 0)
+}
+
+struct SortedScope;
+
+impl SortedScope {
+    fn enter() -> SortedScope {
+        SORTED_RENDERS.with(|c| c.set(c.get() + 1));
+        SortedScope
+    }
+}
+
+impl Drop for SortedScope {
+    fn drop(&mut self) {
+        SORTED_RENDERS.with(|c| c.set(c.get().saturating_sub(1)));
+    }
+}
+
+/// Text already rendered by a sorted [`JsonWriter`], written verbatim by the sorted writer
+/// that serializes it. Only valid inside a sorted render ([`in_sorted_render`]); any other
+/// serializer sees a newtype struct of bytes, and an unsorted `JsonWriter` refuses it.
+pub struct RawJson<'a>(pub &'a [u8]);
+
+struct RawBytes<'a>(&'a [u8]);
+
+impl Serialize for RawBytes<'_> {
+    fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+impl Serialize for RawJson<'_> {
+    fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_newtype_struct(RAW_TOKEN, &RawBytes(self.0))
+    }
+}
 
 /// Why a value could not be rendered (a map key that is not a string, number or bool, or a
 /// domain type's own `Serialize` error).
@@ -49,6 +100,8 @@ pub struct JsonWriter {
     scratch: Vec<u8>,
     order: Vec<Entry>,
     key_buf: String,
+    /// The next `serialize_bytes` is [`RawJson`] text.
+    raw_next: bool,
 }
 
 impl JsonWriter {
@@ -61,7 +114,18 @@ impl JsonWriter {
         Self::with_sort(true)
     }
     fn with_sort(sort: bool) -> Self {
-        JsonWriter { out: Vec::new(), sort, keys: Vec::new(), entries: Vec::new(), scratch: Vec::new(), order: Vec::new(), key_buf: String::new() }
+        JsonWriter { out: Vec::new(), sort, keys: Vec::new(), entries: Vec::new(), scratch: Vec::new(), order: Vec::new(), key_buf: String::new(), raw_next: false }
+    }
+    /// Write `t` (for a sorted writer, inside a sorted render, so that types that cache their
+    /// sorted text can hand it over as [`RawJson`]).
+    pub fn render<T: Serialize + ?Sized>(&mut self, t: &T) -> Result<(), Error> {
+        let _scope = self.sort.then(SortedScope::enter);
+        t.serialize(&mut *self)
+    }
+    /// Run `f` (which serializes into this writer) as [`JsonWriter::render`] does.
+    pub fn render_with<R>(&mut self, f: impl FnOnce(&mut JsonWriter) -> R) -> R {
+        let _scope = self.sort.then(SortedScope::enter);
+        f(self)
     }
     /// The text written so far (always ASCII).
     pub fn as_bytes(&self) -> &[u8] {
@@ -77,6 +141,11 @@ impl JsonWriter {
         self.out.clear();
         self.keys.clear();
         self.entries.clear();
+        self.raw_next = false;
+    }
+    /// The text written so far, as bytes.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.out
     }
 }
 
@@ -89,21 +158,21 @@ impl Default for JsonWriter {
 /// `json.dumps(to_value(t), default=str)` without the intermediate `Value`.
 pub fn to_json<T: Serialize + ?Sized>(t: &T) -> Result<String, Error> {
     let mut w = JsonWriter::new();
-    t.serialize(&mut w)?;
+    w.render(t)?;
     Ok(w.into_string())
 }
 
 /// `json.dumps(to_value(t), sort_keys=True, default=str)` without the intermediate `Value`.
 pub fn to_json_sorted<T: Serialize + ?Sized>(t: &T) -> Result<String, Error> {
     let mut w = JsonWriter::sorted();
-    t.serialize(&mut w)?;
+    w.render(t)?;
     Ok(w.into_string())
 }
 
 /// τ²'s DB hash of typed data: `sha256_hex(to_json_sorted(t))`.
 pub fn hash_sorted<T: Serialize + ?Sized>(t: &T) -> Result<String, Error> {
     let mut w = JsonWriter::sorted();
-    t.serialize(&mut w)?;
+    w.render(t)?;
     Ok(hex::encode(Sha256::digest(w.as_bytes())))
 }
 
@@ -122,7 +191,7 @@ const ESCAPE: [bool; 256] = {
 };
 
 /// Append `s` as `json.dumps(..., ensure_ascii=True)` writes it, quotes included.
-pub(crate) fn push_json_str(out: &mut Vec<u8>, s: &str) {
+pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let b = s.as_bytes();
     let mut start = 0;
@@ -400,6 +469,10 @@ impl<'a> ser::Serializer for &'a mut JsonWriter {
         Ok(())
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
+        if std::mem::take(&mut self.raw_next) {
+            self.out.extend_from_slice(v);
+            return Ok(());
+        }
         use ser::SerializeSeq;
         let mut s = self.serialize_seq(Some(v.len()))?;
         for b in v {
@@ -424,7 +497,16 @@ impl<'a> ser::Serializer for &'a mut JsonWriter {
         self.str(variant);
         Ok(())
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> Result<(), Error> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, v: &T) -> Result<(), Error> {
+        if name == RAW_TOKEN {
+            if !self.sort {
+                return Err(Error("pre-rendered sorted JSON in an unsorted render".into()));
+            }
+            self.raw_next = true;
+            let r = v.serialize(&mut *self);
+            self.raw_next = false;
+            return r;
+        }
         v.serialize(self)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(

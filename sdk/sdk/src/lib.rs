@@ -17,6 +17,7 @@
 //! #[derive(Clone, Serialize, Deserialize)]
 //! pub struct Db { pub counters: BTreeMap<String, i64> }
 //!
+//! #[derive(Clone)] // `reset` starts each episode from a clone of the initial state
 //! pub struct Counter { db: Db }
 //!
 //! /// Increment a counter and return its new value.
@@ -99,12 +100,14 @@ mod args;
 mod binary;
 pub mod py;
 mod runtime;
+mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use args::{ArgSchema, PyValue, ToolArgs};
 pub use eigenbox_pyjson as pyjson;
 pub use eigenbox_sdk_macros::ToolArgs;
+pub use table::Table;
 pub use runtime::{
     deep_merge, py_process, Alias, Domain, DomainInfo, EnvCall, EpisodeInit, Requestor, Runtime,
     Side, ToolError, ToolErrorKind, ToolKind, ToolSpec, Toolkit,
@@ -114,7 +117,8 @@ pub use serde_json;
 pub use serde_json::{Map, Value};
 
 /// An insertion-ordered map (Python `dict` semantics) with a fixed hasher, so nothing in the
-/// guest asks for `wasi:random`. Use it for DB tables such as `Dict[str, Task]`.
+/// guest asks for `wasi:random`. Use it for small maps inside rows; use [`Table`] for a DB's
+/// top-level tables such as `Dict[str, Task]` (cheap forks and cached hash text).
 pub type OrderedMap<K, V> =
     indexmap::IndexMap<K, V, std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
 pub use indexmap;
@@ -132,7 +136,7 @@ pub fn from_value<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, String>
 /// Everything a domain file usually needs.
 pub mod prelude {
     pub use crate::{
-        from_value, to_value, Domain, DomainInfo, OrderedMap, PyValue, Requestor, Side, ToolArgs, ToolError,
+        from_value, to_value, Domain, DomainInfo, OrderedMap, PyValue, Requestor, Side, Table, ToolArgs, ToolError,
         ToolKind, Toolkit, Value,
     };
     pub use crate::Runtime;
@@ -159,6 +163,7 @@ pub mod glue;
 /// use eigenbox_sdk::prelude::*;
 /// #[derive(Clone, Serialize, Deserialize)]
 /// pub struct Db { pub n: i64 }
+/// #[derive(Clone)]
 /// pub struct D { db: Db }
 /// impl Domain for D {
 ///     fn info() -> DomainInfo { DomainInfo::new("d", "0.1.0", "") }

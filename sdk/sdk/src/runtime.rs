@@ -142,7 +142,22 @@ pub struct EpisodeInit {
     pub actions: Vec<EnvCall>,
 }
 
-type Handler<D> = Box<dyn Fn(&mut D, &str, &Map<String, Value>) -> Result<Value, ToolError>>;
+/// What a tool call is rendered for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// The tool message content: `json.dumps(result, default=str)`, a string result verbatim.
+    Text,
+    /// The result as a JSON value (environment functions).
+    Value,
+}
+
+/// A rendered result.
+enum Out {
+    Text(String),
+    Value(Value),
+}
+
+type Handler<D> = Box<dyn Fn(&mut D, &str, &Map<String, Value>, Want) -> Result<Out, ToolError>>;
 
 struct ToolEntry<D> {
     name: &'static str,
@@ -173,10 +188,22 @@ where
     E: Into<ToolError>,
     F: Fn(&mut D, A) -> Result<R, E> + 'static,
 {
-    Box::new(move |d: &mut D, class: &str, kwargs: &Map<String, Value>| {
+    Box::new(move |d: &mut D, class: &str, kwargs: &Map<String, Value>, want: Want| {
         let args = A::from_kwargs(class, kwargs)?;
         let r = f(d, args).map_err(Into::into)?;
-        serde_json::to_value(&r).map_err(|e| ToolError::failed(format!("could not serialize the result: {e}")))
+        let failed = |e: &dyn std::fmt::Display| ToolError::failed(format!("could not serialize the result: {e}"));
+        match want {
+            Want::Value => serde_json::to_value(&r).map(Out::Value).map_err(|e| failed(&e)),
+            // Straight to the reference's text, without a `Value` in between.
+            Want::Text => {
+                let text = eigenbox_pyjson::to_json(&r).map_err(|e| failed(&e))?;
+                if text.starts_with('"') {
+                    // A string result is the content itself, not its JSON.
+                    return serde_json::from_str::<String>(&text).map(Out::Text).map_err(|e| failed(&e));
+                }
+                Ok(Out::Text(text))
+            }
+        }
     })
 }
 
@@ -239,7 +266,11 @@ impl<D: 'static> Toolkit<D> {
 }
 
 /// A domain: state plus its toolkits. See the crate docs for a complete example.
-pub trait Domain: Sized + 'static {
+///
+/// `Clone` is how [`Runtime::reset`] starts an episode: it clones a pristine copy of
+/// [`Domain::initial_state`] instead of parsing the data again. Keep DB tables in
+/// [`crate::Table`]s so the clone shares rows (copy-on-write) instead of copying them.
+pub trait Domain: Clone + Sized + 'static {
     /// Name, version, policy, whether there is a user DB.
     fn info() -> DomainInfo;
     /// Fresh initial state (typically parsed from `include_str!("../data/db.json")`).
@@ -312,6 +343,8 @@ pub enum Alias {
 /// [`Runtime::domain_mut`].
 pub struct Runtime<D: Domain> {
     state: Result<D, String>,
+    /// [`Domain::initial_state`], parsed once: every reset and restore starts from a clone.
+    pristine: Result<D, String>,
     alias: Alias,
     kits: Vec<Toolkit<D>>,
     cache: RefCell<Cache>,
@@ -392,7 +425,8 @@ impl<D: Domain> Default for Runtime<D> {
 impl<D: Domain> Runtime<D> {
     /// A runtime holding the domain's initial state.
     pub fn new() -> Self {
-        Runtime { state: D::initial_state(), alias: Alias::None, kits: D::toolkits(), cache: RefCell::default() }
+        let pristine = D::initial_state();
+        Runtime { state: pristine.clone(), pristine, alias: Alias::None, kits: D::toolkits(), cache: RefCell::default() }
     }
 
     /// Forget the cached hashes and snapshot: the state may change.
@@ -450,6 +484,13 @@ impl<D: Domain> Runtime<D> {
 
     /// Raw result of a tool call as JSON (a string result stays a JSON string).
     pub fn call_tool_value(&mut self, requestor: Requestor, name: &str, arguments: &str) -> Result<Value, ToolError> {
+        match self.dispatch(requestor, name, arguments, Want::Value)? {
+            Out::Value(v) => Ok(v),
+            Out::Text(t) => Ok(Value::String(t)),
+        }
+    }
+
+    fn dispatch(&mut self, requestor: Requestor, name: &str, arguments: &str, want: Want) -> Result<Out, ToolError> {
         let Some((ki, ti)) = self.find_tool(requestor, name) else {
             // τ²'s `Environment`: a side without any toolkit says so; otherwise the toolkit
             // says it has no such tool.
@@ -465,17 +506,17 @@ impl<D: Domain> Runtime<D> {
         self.touch();
         let kit = &self.kits[ki];
         let state = self.state.as_mut().map_err(|e| ToolError::failed(format!("domain failed to initialize: {e}")))?;
-        (kit.tools[ti].handler)(state, kit.class, &kwargs)
+        (kit.tools[ti].handler)(state, kit.class, &kwargs, want)
     }
 
     /// Execute one tool call and render the tool message content like the reference:
     /// a string result verbatim, anything else as `json.dumps(..., default=str)`.
     pub fn call_tool(&mut self, requestor: Requestor, name: &str, arguments: &str) -> Result<String, ToolError> {
-        let v = self.call_tool_value(requestor, name, arguments)?;
-        Ok(match v {
-            Value::String(s) => s,
-            other => eigenbox_pyjson::dumps(&other),
-        })
+        match self.dispatch(requestor, name, arguments, Want::Text)? {
+            Out::Text(t) => Ok(t),
+            Out::Value(Value::String(s)) => Ok(s),
+            Out::Value(v) => Ok(eigenbox_pyjson::dumps(&v)),
+        }
     }
 
     /// Whether `name` is a tool of `requestor` that replay must re-execute.
@@ -509,7 +550,10 @@ impl<D: Domain> Runtime<D> {
         let state = self.state.as_mut().map_err(|e| ToolError::failed(format!("domain failed to initialize: {e}")))?;
         // Environment functions (assertions included) may change anything.
         *self.cache.get_mut() = Cache::default();
-        h(state, kit.class, &kwargs)
+        match h(state, kit.class, &kwargs, Want::Value)? {
+            Out::Value(v) => Ok(v),
+            Out::Text(t) => Ok(Value::String(t)),
+        }
     }
 
     /// [`Runtime::env_function_value`] as JSON text (`true` / `false` for assertions).
@@ -536,10 +580,10 @@ impl<D: Domain> Runtime<D> {
             Err(e) => return Some(Err(e)),
         };
         let eff = self.effective(side)?;
-        let r = match eff {
-            Side::Assistant => d.serialize_agent_db(&mut *w),
-            Side::User => d.serialize_user_db(&mut *w)?,
-        };
+        let r = w.render_with(|w| match eff {
+            Side::Assistant => Some(d.serialize_agent_db(&mut *w)),
+            Side::User => d.serialize_user_db(&mut *w),
+        })?;
         Some(r.map(|()| eff).map_err(|e| e.0))
     }
 
@@ -622,13 +666,13 @@ impl<D: Domain> Runtime<D> {
     /// re-validation, then the actions). On error the state is the initial one.
     pub fn reset(&mut self, init: &EpisodeInit) -> Result<(), String> {
         self.touch();
-        self.state = D::initial_state();
+        self.state = self.pristine.clone();
         self.alias = Alias::None;
         self.domain()?;
         let r = self.apply_init(init);
         if r.is_err() {
             self.touch();
-            self.state = D::initial_state();
+            self.state = self.pristine.clone();
             self.alias = Alias::None;
         }
         r
@@ -681,7 +725,7 @@ impl<D: Domain> Runtime<D> {
         if bytes.first() == Some(&b'{') {
             return self.restore_json(&bytes);
         }
-        let (fresh, alias) = Self::decode_snapshot(&bytes).map_err(|e| format!("invalid snapshot: {e}"))?;
+        let (fresh, alias) = self.decode_snapshot(&bytes).map_err(|e| format!("invalid snapshot: {e}"))?;
         self.touch();
         self.state = Ok(fresh);
         self.alias = alias;
@@ -689,7 +733,7 @@ impl<D: Domain> Runtime<D> {
         Ok(())
     }
 
-    fn decode_snapshot(bytes: &[u8]) -> Result<(D, Alias), String> {
+    fn decode_snapshot(&self, bytes: &[u8]) -> Result<(D, Alias), String> {
         let mut d = binary::Decoder::new(bytes);
         if d.take(SNAPSHOT_MAGIC.len()).map_err(|e| e.0)? != SNAPSHOT_MAGIC {
             return Err("not a snapshot of this format".to_string());
@@ -700,7 +744,7 @@ impl<D: Domain> Runtime<D> {
             2 => Alias::AgentIsUser,
             a => return Err(format!("invalid alias {a}")),
         };
-        let mut fresh = D::initial_state().map_err(|e| format!("domain failed to initialize: {e}"))?;
+        let mut fresh = self.pristine.clone().map_err(|e| format!("domain failed to initialize: {e}"))?;
         fresh.deserialize_agent_db(&mut d).map_err(|e| e.0)?;
         match d.byte().map_err(|e| e.0)? {
             0 => {}
@@ -719,7 +763,7 @@ impl<D: Domain> Runtime<D> {
         if s.v != 1 {
             return Err(format!("unsupported snapshot version {}", s.v));
         }
-        let mut fresh = D::initial_state().map_err(|e| format!("domain failed to initialize: {e}"))?;
+        let mut fresh = self.pristine.clone().map_err(|e| format!("domain failed to initialize: {e}"))?;
         fresh.set_agent_db(s.agent).map_err(|e| format!("invalid snapshot: {e}"))?;
         if let Some(u) = s.user {
             fresh.set_user_db(u).map_err(|e| format!("invalid snapshot: {e}"))?;

@@ -83,6 +83,7 @@ fn merge_and_process() {
 struct Db {
     items: crate::OrderedMap<String, f64>,
 }
+#[derive(Clone)]
 struct Two {
     db: Db,
     udb: Db,

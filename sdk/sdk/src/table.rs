@@ -1,0 +1,371 @@
+//! [`Table`]: a DB table (`Dict[str, Model]` in a τ²-style pydantic DB) built for the three
+//! things a domain runtime does to it all the time: fork it, hash it, and change a few rows.
+//!
+//! - **Fork in O(rows) pointer copies.** Rows are reference-counted and copied on first
+//!   write ([`Rc::make_mut`]), so cloning a table (what [`crate::Runtime::reset`] does with
+//!   the pristine initial state) copies no row data.
+//! - **Hash without re-rendering.** Each row caches its `"key": value` text as the sorted
+//!   Python JSON of a DB hash renders it, shared by every fork that shares the row; a write
+//!   through [`Table::get_mut`] or [`Table::insert`] gives the writer a fresh row without
+//!   text. A DB hash after a few writes re-renders a few rows and copies the rest.
+//! - **Python `dict` semantics otherwise:** insertion order (what responses and non-sorted
+//!   dumps show), a re-inserted key keeps its position.
+//!
+//! Reads go through [`Table::get`], indexing, [`Table::iter`], [`Table::values`]...; there is
+//! deliberately no `DerefMut` to the underlying map, so every write is seen.
+//!
+//! ```
+//! use eigenbox_sdk::Table;
+//! let mut t: Table<u32> = Table::new();
+//! t.insert("b".into(), 2);
+//! t.insert("a".into(), 1);
+//! let fork = t.clone(); // shares the rows
+//! *t.get_mut("a").unwrap() += 10;
+//! assert_eq!((t["a"], fork["a"]), (11, 1));
+//! assert_eq!(t.keys().collect::<Vec<_>>(), ["b", "a"]); // insertion order
+//! assert_eq!(eigenbox_sdk::pyjson::to_json_sorted(&t).unwrap(), r#"{"a": 11, "b": 2}"#);
+//! assert_eq!(eigenbox_sdk::pyjson::to_json(&t).unwrap(), r#"{"b": 2, "a": 11}"#);
+//! ```
+
+use std::cell::{OnceCell, RefCell};
+use std::collections::hash_map::DefaultHasher;
+use std::fmt;
+use std::hash::BuildHasherDefault;
+use std::rc::Rc;
+
+use eigenbox_pyjson::{JsonWriter, RawJson};
+use indexmap::IndexMap;
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+type Fixed = BuildHasherDefault<DefaultHasher>;
+
+/// One row: the value and its cached sorted text, shared by every fork until one writes it.
+#[derive(Clone)]
+struct Row<V> {
+    val: V,
+    /// `"key": value` as a sorted render writes it; empty until rendered.
+    text: OnceCell<Box<[u8]>>,
+}
+
+type Slot<V> = Rc<Row<V>>;
+
+fn slot<V>(val: V) -> Slot<V> {
+    Rc::new(Row { val, text: OnceCell::new() })
+}
+
+/// The row behind `s`, copied first if a fork shares it, with its text dropped.
+fn write<V: Clone>(s: &mut Slot<V>) -> &mut V {
+    let row = Rc::make_mut(s);
+    row.text = OnceCell::new();
+    &mut row.val
+}
+
+fn take<V: Clone>(s: Slot<V>) -> V {
+    Rc::try_unwrap(s).map(|r| r.val).unwrap_or_else(|rc| rc.val.clone())
+}
+
+/// An insertion-ordered `String`-keyed table with copy-on-write rows and cached hash text.
+/// See the [module docs](self).
+pub struct Table<V> {
+    map: IndexMap<String, Slot<V>, Fixed>,
+    /// Row indices in key order (Python sorts `str` by code point = UTF-8 byte order).
+    sorted: RefCell<Option<Rc<[usize]>>>,
+}
+
+impl<V> Clone for Table<V> {
+    fn clone(&self) -> Self {
+        Table { map: self.map.clone(), sorted: RefCell::new(self.sorted.borrow().clone()) }
+    }
+}
+
+impl<V> Default for Table<V> {
+    fn default() -> Self {
+        Table { map: IndexMap::default(), sorted: RefCell::new(None) }
+    }
+}
+
+impl<V: fmt::Debug> fmt::Debug for Table<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<V: PartialEq> PartialEq for Table<V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().zip(other.iter()).all(|(a, b)| a == b)
+    }
+}
+
+impl<V> Table<V> {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    /// Whether `key` is a row.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+    /// The row at `key`.
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.map.get(key).map(|s| &s.val)
+    }
+    /// The key and row at `key`.
+    pub fn get_key_value(&self, key: &str) -> Option<(&String, &V)> {
+        self.map.get_key_value(key).map(|(k, s)| (k, &s.val))
+    }
+    /// Position (insertion order) of `key`.
+    pub fn get_index_of(&self, key: &str) -> Option<usize> {
+        self.map.get_index_of(key)
+    }
+    /// Key and row at position `i` (insertion order).
+    pub fn get_index(&self, i: usize) -> Option<(&String, &V)> {
+        self.map.get_index(i).map(|(k, s)| (k, &s.val))
+    }
+    /// Rows in insertion order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&String, &V)> + ExactSizeIterator + '_ {
+        self.map.iter().map(|(k, s)| (k, &s.val))
+    }
+    /// Keys in insertion order.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator + '_ {
+        self.map.keys()
+    }
+    /// Rows in insertion order.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + ExactSizeIterator + '_ {
+        self.map.values().map(|s| &s.val)
+    }
+
+    /// Row indices in key order (cached until a row is added or removed).
+    fn sorted_order(&self) -> Rc<[usize]> {
+        if let Some(o) = self.sorted.borrow().as_ref() {
+            return o.clone();
+        }
+        let mut idx: Vec<usize> = (0..self.map.len()).collect();
+        let keys: Vec<&[u8]> = self.map.keys().map(|k| k.as_bytes()).collect();
+        idx.sort_unstable_by(|&a, &b| keys[a].cmp(keys[b]));
+        let o: Rc<[usize]> = idx.into();
+        *self.sorted.borrow_mut() = Some(o.clone());
+        o
+    }
+}
+
+impl<V: Clone> Table<V> {
+    /// Mutable access to the row at `key`; the row is copied first if a fork shares it, and
+    /// its cached hash text is dropped.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        self.map.get_mut(key).map(write)
+    }
+    /// Mutable access to the row at position `i`.
+    pub fn get_index_mut(&mut self, i: usize) -> Option<(&String, &mut V)> {
+        let (k, slot) = self.map.get_index_mut(i)?;
+        Some((k, write(slot)))
+    }
+    /// Insert or replace (a replaced key keeps its position, like a Python `dict`); returns
+    /// the old row.
+    pub fn insert(&mut self, key: String, value: V) -> Option<V> {
+        let (_, old) = self.map.insert_full(key, slot(value));
+        if old.is_none() {
+            *self.sorted.get_mut() = None;
+        }
+        old.map(take)
+    }
+    /// Remove a row, keeping the order of the others (`del d[key]`).
+    pub fn shift_remove(&mut self, key: &str) -> Option<V> {
+        let s = self.map.shift_remove(key)?;
+        *self.sorted.get_mut() = None;
+        Some(take(s))
+    }
+    /// Every row mutably (copies every shared row and drops every cached text: prefer
+    /// [`Table::get_mut`]).
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> + '_ {
+        self.map.values_mut().map(write)
+    }
+    /// Every row mutably, with its key (see [`Table::values_mut`]).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&String, &mut V)> + '_ {
+        self.map.iter_mut().map(|(k, s)| (k, write(s)))
+    }
+}
+
+impl<V> std::ops::Index<&str> for Table<V> {
+    type Output = V;
+    /// Panics if `key` is not a row (use [`Table::get`] on input-derived keys).
+    fn index(&self, key: &str) -> &V {
+        match self.get(key) {
+            Some(v) => v,
+            None => panic!("no row `{key}` in table"),
+        }
+    }
+}
+
+impl<V> std::ops::Index<&String> for Table<V> {
+    type Output = V;
+    fn index(&self, key: &String) -> &V {
+        &self[key.as_str()]
+    }
+}
+
+impl<V> FromIterator<(String, V)> for Table<V> {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> Self {
+        let mut t = Table::new();
+        for (k, v) in iter {
+            t.map.insert(k, slot(v));
+        }
+        t
+    }
+}
+
+impl<V: Serialize> Table<V> {
+    /// The table's sorted text `{"k": v, ...}`, re-rendering only rows without cached text.
+    fn sorted_text(&self) -> Result<Vec<u8>, eigenbox_pyjson::Error> {
+        let order = self.sorted_order();
+        let mut out = Vec::new();
+        out.push(b'{');
+        let mut w: Option<JsonWriter> = None;
+        for (n, &i) in order.iter().enumerate() {
+            let Some((k, slot)) = self.map.get_index(i) else { continue };
+            if n > 0 {
+                out.extend_from_slice(b", ");
+            }
+            let text = match slot.text.get() {
+                Some(t) => t,
+                None => {
+                    let w = w.get_or_insert_with(JsonWriter::sorted);
+                    w.clear();
+                    w.render(&slot.val)?;
+                    let mut t = Vec::with_capacity(k.len() + 4 + w.as_bytes().len());
+                    eigenbox_pyjson::push_json_str(&mut t, k);
+                    t.extend_from_slice(b": ");
+                    t.extend_from_slice(w.as_bytes());
+                    slot.text.get_or_init(|| t.into_boxed_slice())
+                }
+            };
+            out.extend_from_slice(text);
+        }
+        out.push(b'}');
+        Ok(out)
+    }
+}
+
+impl<V: Serialize> Serialize for Table<V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if eigenbox_pyjson::in_sorted_render() {
+            let text = self.sorted_text().map_err(serde::ser::Error::custom)?;
+            return RawJson(&text).serialize(s);
+        }
+        let mut m = s.serialize_map(Some(self.len()))?;
+        for (k, v) in self.iter() {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Table<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V_<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for V_<V> {
+            type Value = Table<V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a dictionary")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Table<V>, A::Error> {
+                let mut t = Table::new();
+                while let Some((k, v)) = a.next_entry::<String, V>()? {
+                    // A repeated key keeps its first position and takes the last value.
+                    t.map.insert(k, slot(v));
+                }
+                Ok(t)
+            }
+        }
+        d.deserialize_map(V_(std::marker::PhantomData))
+    }
+}
+
+impl<'a, V> IntoIterator for &'a Table<V> {
+    type Item = (&'a String, &'a V);
+    type IntoIter = Box<dyn Iterator<Item = (&'a String, &'a V)> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    struct Row {
+        z: f64,
+        a: Vec<String>,
+    }
+
+    fn table() -> Table<Row> {
+        serde_json::from_value(json!({
+            "r2": {"z": 1.0, "a": ["é"]},
+            "r1": {"z": 2.5, "a": []},
+            "r10": {"z": 1e16, "a": ["x", "y"]},
+        }))
+        .unwrap()
+    }
+
+    #[derive(Serialize)]
+    struct Db {
+        users: Table<Row>,
+        flights: Table<Row>,
+    }
+
+    /// The cached render equals the uncached reference render (`dumps_sorted(to_value(..))`)
+    /// after every kind of write, and a fork never sees the other side's writes.
+    #[test]
+    fn cached_text_tracks_every_write() {
+        let mut db = Db { users: table(), flights: table() };
+        let reference = |db: &Db| eigenbox_pyjson::dumps_sorted(&serde_json::to_value(db).unwrap());
+        let check = |db: &Db| assert_eq!(eigenbox_pyjson::to_json_sorted(db).unwrap(), reference(db));
+        check(&db);
+        let fork = Db { users: db.users.clone(), flights: db.flights.clone() };
+        db.users.get_mut("r1").unwrap().z = 3.0;
+        check(&db);
+        db.flights.insert("r0".into(), Row { z: -0.0, a: vec!["\u{1F600}".into()] });
+        check(&db);
+        db.flights.insert("r2".into(), Row { z: 7.0, a: vec![] });
+        check(&db);
+        assert_eq!(db.flights.keys().collect::<Vec<_>>(), ["r2", "r1", "r10", "r0"]);
+        db.users.shift_remove("r10");
+        check(&db);
+        for v in db.flights.values_mut() {
+            v.z += 1.0;
+        }
+        check(&db);
+        let (_, r) = db.users.get_index_mut(0).unwrap();
+        r.a.push("new".into());
+        check(&db);
+        // The fork kept the original rows and its own caches are still right.
+        assert_eq!(fork.users["r1"].z, 2.5);
+        assert_eq!(fork.flights.len(), 3);
+        check(&fork);
+        assert_ne!(reference(&fork), reference(&db));
+    }
+
+    #[test]
+    fn unsorted_renders_and_json_values_keep_insertion_order() {
+        let t = table();
+        assert_eq!(eigenbox_pyjson::to_json(&t).unwrap(), eigenbox_pyjson::dumps(&serde_json::to_value(&t).unwrap()));
+        assert_eq!(serde_json::to_value(&t).unwrap().as_object().unwrap().keys().collect::<Vec<_>>(), ["r2", "r1", "r10"]);
+    }
+
+    #[test]
+    fn malformed_input_is_an_error() {
+        assert!(serde_json::from_value::<Table<Row>>(json!(["r1"])).is_err());
+        assert!(serde_json::from_value::<Table<Row>>(json!({"r1": {"z": "x", "a": []}})).is_err());
+    }
+}
