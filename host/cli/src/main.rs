@@ -8,6 +8,9 @@
 //! eigenbox conformance ../shared/golden
 //! ```
 
+mod audit_cmd;
+mod policy_cmd;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -107,7 +110,7 @@ enum Cmd {
         #[arg(long)]
         expected: Option<PathBuf>,
     },
-    /// Check domains against golden vectors (a directory of `<domain>/{tools.json,replays.jsonl,probes.jsonl}`).
+    /// Check domains against golden vectors (a directory of `<domain>/{tools.json,replays.jsonl,probes.jsonl,evals.jsonl}`).
     Conformance {
         /// The golden directory.
         dir: PathBuf,
@@ -120,6 +123,11 @@ enum Cmd {
     },
     /// List recorded runs.
     Runs,
+    /// Check policy files (Cedar) against eigenbox's schema.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCmd),
+    /// The tamper-evident audit log: show, export, verify, prove, consistency, pubkey.
+    Audit(audit_cmd::AuditArgs),
 }
 
 #[derive(Subcommand)]
@@ -321,6 +329,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Replay { domain, task, version, expected } => replay(g, &domain, task.as_deref(), &version, expected),
         Cmd::Conformance { dir, data, domain } => conformance(g, &dir, data.as_deref(), domain.as_deref()),
+        Cmd::Policy(cmd) => policy_cmd::run(cmd),
+        Cmd::Audit(args) => audit_cmd::run(args, &g.store),
         Cmd::Runs => {
             let store = Store::open(&g.store)?;
             for r in store.runs()? {
@@ -470,10 +480,15 @@ fn conformance(g: &Global, dir: &Path, data: Option<&Path>, only: Option<&str>) 
         let loaded: Result<Arc<LoadedComponent>, String> = host.domain(d).map_err(|e| format!("{e:#}"));
         let tasks_dir = data.map(|p| p.join(d)).unwrap_or_else(|| host.plugins.data_dir(d));
         let handle = host.rt.handle().clone();
-        let r = eigenbox_tau2::run_conformance(&dir.join(d), &tasks_dir, || -> Result<WasmDomainEnv, EnvError> {
+        let factory = || -> Result<WasmDomainEnv, EnvError> {
             let l = loaded.clone().map_err(EnvError::Domain)?;
             Ok(WasmDomainEnv::new(&handle, l)?)
-        })?;
+        };
+        let mut r = eigenbox_tau2::run_conformance(&dir.join(d), &tasks_dir, factory)?;
+        // The `evals` category: the evaluator against `evals.jsonl`, where present.
+        if let Some(domain_report) = r.domains.last_mut() {
+            eigenbox_eval::check_evals(&dir.join(d), &tasks_dir, factory, domain_report)?;
+        }
         report.merge(r);
         pb.inc(1);
     }

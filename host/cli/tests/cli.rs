@@ -89,6 +89,31 @@ fn conformance_reports_a_table_and_a_final_line() {
 }
 
 #[test]
+fn conformance_checks_evaluator_rewards_when_evals_are_present() {
+    let env = Env::new();
+    let golden = tempfile::tempdir().unwrap();
+    let mock = golden.path().join("mock");
+    std::fs::create_dir(&mock).unwrap();
+    std::fs::copy(mock_golden_dir().join("tools.json"), mock.join("tools.json")).unwrap();
+    std::fs::copy(mock_golden_dir().join("evals.jsonl"), mock.join("evals.jsonl")).unwrap();
+    let o = env.run(&["conformance", golden.path().to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    let row = out.lines().find(|l| l.starts_with("mock") && l.contains(" evals ")).unwrap_or_else(|| panic!("no evals row: {out}"));
+    let counts: Vec<&str> = row.split_whitespace().skip(2).collect();
+    assert_eq!(counts, ["45", "0", "1"], "{out}");
+
+    // A reward the evaluator does not reproduce is a failure with the difference.
+    let evals = std::fs::read_to_string(mock.join("evals.jsonl")).unwrap();
+    let first = evals.lines().next().unwrap().replacen("\"reward\": 1.0", "\"reward\": 0.5", 1);
+    std::fs::write(mock.join("evals.jsonl"), first).unwrap();
+    let o = env.run(&["conformance", golden.path().to_str().unwrap()]);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("$.reward: expected 0.5, got 1.0"), "{out}");
+}
+
+#[test]
 fn tampered_ungranted_and_misplaced_grants_are_refused() {
     let env = Env::new();
     let mock = env.plugins().join("mock");

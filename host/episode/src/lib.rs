@@ -207,6 +207,14 @@ impl DomainEnv for WasmDomainEnv {
         }
     }
 
+    fn call_tool_unsynced(&mut self, requestor: Requestor, name: &str, arguments: &Value) -> Result<Option<(String, bool)>, EnvError> {
+        let args = arguments.to_string();
+        Ok(Some(match self.handle.block_on(self.inst.call_tool_unsynced(wit_req(requestor), name, &args))? {
+            Ok(text) => (text, false),
+            Err(e) => (format!("Error: {}", e.message), true),
+        }))
+    }
+
     fn env_function(&mut self, side: Requestor, name: &str, arguments: &Value) -> Result<Value, EnvError> {
         let call = EnvCall { side: wit_side(side), name: name.into(), arguments: arguments.to_string() };
         match self.handle.block_on(self.inst.env_function(call))? {

@@ -176,6 +176,7 @@ impl Runtime {
             }
         }
         let sha256 = sha256_hex(wasm);
+        crate::mediation::check_load(self, &manifest, &sha256)?;
         let component = compile(self.engine(), &manifest.id, wasm)?;
         let (imports, exports) = check_world(self.engine(), &component, &manifest, world)?;
         let linker = linker_for(self.engine(), world, &granted).map_err(|e| LoadError::Config(format!("{e:#}")))?;

@@ -31,6 +31,7 @@ enum Base {
 #[derive(Clone)]
 enum Entry {
     Tool(Requestor, String, String),
+    ToolUnsynced(Requestor, String, String),
     Env(EnvCall),
 }
 
@@ -177,6 +178,9 @@ impl DomainInstance {
                     Entry::Tool(req, name, args) => {
                         let _ = raw_call!(self, |b, s| b.call_call_tool(s, req, &name, &args))?;
                     }
+                    Entry::ToolUnsynced(req, name, args) => {
+                        let _ = raw_call!(self, |b, s| b.call_call_tool_unsynced(s, req, &name, &args))?;
+                    }
                     Entry::Env(call) => {
                         let _ = raw_call!(self, |b, s| b.call_env_function(s, &call))?;
                     }
@@ -238,8 +242,32 @@ impl DomainInstance {
             Ok(text) => check_output(text.len(), &self.loaded)?,
             Err(e) => check_output(e.message.len(), &self.loaded)?,
         }
-        if self.is_mutating(requestor, name).await?.unwrap_or(false) {
+        // `is_mutating` may ask the guest for its tools once; keep the stats of this call.
+        let stats = self.last;
+        let mutating = self.is_mutating(requestor, name).await?.unwrap_or(false);
+        self.last = stats;
+        if mutating {
             self.journal.push(Entry::Tool(requestor, name.to_string(), arguments.to_string()));
+            self.compact().await?;
+        }
+        Ok(r)
+    }
+
+    /// [`DomainInstance::call_tool`] without the domain's post-call synchronisation of agent
+    /// and user state (τ²'s `make_tool_call`): how an evaluator rebuilds a gold environment.
+    pub async fn call_tool_unsynced(&mut self, requestor: Requestor, name: &str, arguments: &str) -> Result<Result<String, ToolError>, CallError> {
+        self.hashes = [None, None];
+        let r = guest_call!(self, |b, s| b.call_call_tool_unsynced(s, requestor, name, arguments))?;
+        match &r {
+            Ok(text) => check_output(text.len(), &self.loaded)?,
+            Err(e) => check_output(e.message.len(), &self.loaded)?,
+        }
+        // `is_mutating` may ask the guest for its tools once; keep the stats of this call.
+        let stats = self.last;
+        let mutating = self.is_mutating(requestor, name).await?.unwrap_or(false);
+        self.last = stats;
+        if mutating {
+            self.journal.push(Entry::ToolUnsynced(requestor, name.to_string(), arguments.to_string()));
             self.compact().await?;
         }
         Ok(r)

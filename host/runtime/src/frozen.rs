@@ -172,7 +172,7 @@ pub(crate) async fn freeze(loaded: &Arc<LoadedComponent>, setup: Setup<'_>) -> R
     }
     arm(&mut store, &origin);
     let tools = api.call_tools(&mut store).await.map_err(|e| classify(e, &store, &origin))?;
-    let mutating = tools.iter().map(|t| ((matches!(t.requestor, Requestor::User), t.name.clone()), t.mutates_state)).collect();
+    let mutating: BTreeMap<(bool, String), bool> = tools.iter().map(|t| ((matches!(t.requestor, Requestor::User), t.name.clone()), t.mutates_state)).collect();
     // Handles to host resources (WASI streams, ...) live in the store's resource table, which a
     // snapshot of linear memory cannot carry over: refuse rather than bake in dangling handles.
     if !store.data().table_is_empty() {
@@ -226,7 +226,9 @@ pub(crate) async fn freeze(loaded: &Arc<LoadedComponent>, setup: Setup<'_>) -> R
         wasm: None,
         frozen: Some(info),
         instrumented: Default::default(),
-        tool_kinds: origin.tool_kinds.clone(),
+        // Which tools write was read during the freeze: episodes of the frozen component
+        // never need to ask.
+        tool_kinds: std::sync::OnceLock::from(mutating.clone()),
     };
     Ok(Arc::new(FrozenState { loaded: Arc::new(loaded), mutating: Some(mutating) }))
 }

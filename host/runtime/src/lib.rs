@@ -38,6 +38,7 @@ mod domain;
 mod error;
 mod frozen;
 mod host;
+mod mediation;
 mod role;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,11 +69,15 @@ pub struct RuntimeConfig {
     pub max_wasm_stack: usize,
     /// Pre-allocated instance slots (`None`: memory is mapped per instance).
     pub pool: Option<InstancePool>,
+    /// The policy and audit log every capability at load is checked against and recorded in
+    /// (`None`: the grants file alone decides, nothing is audited). Role imports use the
+    /// episode gate attached to each role ([`RoleInstance::attach_gate`]).
+    pub gate: Option<Arc<eigenbox_gate::Gate>>,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig { grants: Grants::default(), epoch_tick: Duration::from_millis(5), max_wasm_stack: 1 << 20, pool: None }
+        RuntimeConfig { grants: Grants::default(), epoch_tick: Duration::from_millis(5), max_wasm_stack: 1 << 20, pool: None, gate: None }
     }
 }
 
@@ -103,6 +108,7 @@ struct Inner {
     engine: Engine,
     grants: Grants,
     pool: Option<InstancePool>,
+    gate: Option<Arc<eigenbox_gate::Gate>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -163,7 +169,7 @@ impl Runtime {
                 })
                 .map_err(|e| LoadError::Config(format!("cannot start the epoch thread: {e}")))?;
         }
-        Ok(Runtime { inner: Arc::new(Inner { engine, grants: config.grants, pool: config.pool, stop }) })
+        Ok(Runtime { inner: Arc::new(Inner { engine, grants: config.grants, pool: config.pool, gate: config.gate, stop }) })
     }
 
     /// The wasmtime engine.
@@ -179,6 +185,11 @@ impl Runtime {
     /// The operator's grants.
     pub fn grants(&self) -> &Grants {
         &self.inner.grants
+    }
+
+    /// The policy gate, if the host has one.
+    pub fn gate(&self) -> Option<&Arc<eigenbox_gate::Gate>> {
+        self.inner.gate.as_ref()
     }
 }
 

@@ -1,4 +1,8 @@
 //! Agent roles: components that import the host's capability-gated `llm` and `tools`.
+//!
+//! Every import call is checked against the component's grants; with an episode gate attached
+//! ([`RoleInstance::attach_gate`]) it is also put to the policy and audited, and a denial
+//! reaches the guest as a typed `denied` error naming the rule.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,6 +16,8 @@ use wasmtime::Store;
 use crate::bindings::role::eigenbox::role::{llm, tools};
 use crate::bindings::role::RolePlugin;
 use crate::bindings::{Requestor, ToolError, ToolErrorKind, ToolSpec};
+use eigenbox_audit::Outcome;
+use eigenbox_gate::{Actor, EpisodeGate, Stats};
 use crate::component::LoadedComponent;
 use crate::domain::DomainInstance;
 use crate::error::CallError;
@@ -46,6 +52,7 @@ pub(crate) struct RoleCtx {
     domain: Option<(String, Arc<tokio::sync::Mutex<DomainInstance>>)>,
     llm: Option<Arc<dyn LlmBackend>>,
     log: Vec<AccessRecord>,
+    gate: Option<(Arc<EpisodeGate>, Actor)>,
 }
 
 impl RoleCtx {
@@ -58,6 +65,13 @@ pub(crate) fn add_role_imports(linker: &mut Linker<HostState>) -> wasmtime::Resu
     llm::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     tools::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     Ok(())
+}
+
+/// An audit write that failed: the call already happened, so it is reported, not undone.
+fn audited(r: Result<(), eigenbox_audit::AuditError>) {
+    if let Err(e) = r {
+        tracing::error!(error = %e, "audit record could not be written");
+    }
 }
 
 fn no_role() -> String {
@@ -73,12 +87,26 @@ impl llm::Host for HostState {
                 ctx.record("llm", model.clone(), false, "denied");
                 return Err(LlmError::Denied(format!("`{}` has no `llm` grant for model `{model}`", ctx.component.manifest.id)));
             }
+            let permit = match &ctx.gate {
+                Some((gate, actor)) => match gate.before_llm(actor, &model, request.sampling.max_tokens.map(u64::from)) {
+                    Ok(p) => Some((gate.clone(), p)),
+                    Err(denied) => {
+                        ctx.record("llm", model.clone(), false, "denied");
+                        return Err(LlmError::Denied(denied.message()));
+                    }
+                },
+                None => None,
+            };
             let Some(backend) = ctx.llm.clone() else {
                 ctx.record("llm", model.clone(), true, "backend-error");
+                if let Some((gate, p)) = permit {
+                    audited(gate.after_llm(p, Outcome::BackendError, 0, None));
+                }
                 return Err(LlmError::Backend("no LLM backend is configured for this episode".into()));
             };
-            backend
+            (backend, permit)
         };
+        let (backend, permit) = backend;
         let waited = Instant::now();
         let result = backend.chat(request).await;
         self.host_wait += waited.elapsed();
@@ -86,10 +114,17 @@ impl llm::Host for HostState {
         match result {
             Ok(r) => {
                 ctx.record("llm", model, true, "ok");
+                if let Some((gate, p)) = permit {
+                    let tokens = u64::from(r.prompt_tokens) + u64::from(r.completion_tokens);
+                    audited(gate.after_llm(p, Outcome::Ok, tokens, Some(r.message.content.as_deref().unwrap_or(""))));
+                }
                 Ok(r)
             }
             Err(e) => {
                 ctx.record("llm", model, true, "backend-error");
+                if let Some((gate, p)) = permit {
+                    audited(gate.after_llm(p, Outcome::BackendError, 0, Some(&e)));
+                }
                 Err(LlmError::Backend(e))
             }
         }
@@ -110,7 +145,7 @@ impl tools::Host for HostState {
     }
 
     async fn call(&mut self, requestor: Requestor, name: String, arguments: String) -> Result<String, ToolError> {
-        let (inst, target) = {
+        let inst = {
             let Some(ctx) = self.role.as_mut() else {
                 return Err(ToolError { kind: ToolErrorKind::Denied, message: no_role() });
             };
@@ -124,11 +159,46 @@ impl tools::Host for HostState {
                 ctx.record("tool", target, false, "denied");
                 return Err(ToolError { kind: ToolErrorKind::Denied, message });
             }
-            (inst, target)
+            (inst, target, domain, ctx.gate.clone())
         };
+        let (inst, target, domain, gate) = (inst.0, inst.1, inst.2, inst.3);
         let waited = Instant::now();
-        let result = inst.lock().await.call_tool(requestor, &name, &arguments).await;
+        let mut guard = inst.lock().await;
+        let permit = match &gate {
+            Some((gate, actor)) => {
+                // A tool whose kind cannot be learnt is treated as a write (the stricter case).
+                let write = guard.is_mutating(requestor, &name).await.map(|m| m.unwrap_or(false)).unwrap_or(true);
+                let who = match requestor {
+                    Requestor::Assistant => "assistant",
+                    Requestor::User => "user",
+                };
+                match gate.before_tool(actor, who, &domain, &name, write, &arguments) {
+                    Ok(p) => Some((gate.clone(), p)),
+                    Err(denied) => {
+                        drop(guard);
+                        self.host_wait += waited.elapsed();
+                        if let Some(ctx) = self.role.as_mut() {
+                            ctx.record("tool", target, false, "denied");
+                        }
+                        return Err(ToolError { kind: ToolErrorKind::Denied, message: denied.message() });
+                    }
+                }
+            }
+            None => None,
+        };
+        let result = guard.call_tool(requestor, &name, &arguments).await;
+        let last = guard.last_call();
+        drop(guard);
         self.host_wait += waited.elapsed();
+        if let Some((gate, p)) = permit {
+            let stats = Stats { fuel: Some(last.fuel), memory_bytes: Some(last.peak_memory) };
+            let (outcome, text) = match &result {
+                Ok(Ok(t)) => (Outcome::Ok, Some(t.as_str())),
+                Ok(Err(e)) => (Outcome::ToolError, Some(e.message.as_str())),
+                Err(e) => (crate::mediation::outcome(e), None),
+            };
+            audited(gate.after_tool(p, outcome, text, stats));
+        }
         let ctx = self.role.as_mut().ok_or_else(|| ToolError { kind: ToolErrorKind::Denied, message: no_role() })?;
         match result {
             Ok(Ok(text)) => {
@@ -154,6 +224,7 @@ pub struct RoleInstance {
     domain: Option<(String, Arc<tokio::sync::Mutex<DomainInstance>>)>,
     llm: Option<Arc<dyn LlmBackend>>,
     log: Vec<AccessRecord>,
+    gate: Option<(Arc<EpisodeGate>, Actor)>,
 }
 
 impl RoleInstance {
@@ -162,7 +233,7 @@ impl RoleInstance {
         if loaded.world != eigenbox_manifest::World::Role {
             return Err(CallError::Instantiate(format!("`{}` is a {} component, not a role", loaded.manifest.id, loaded.world)));
         }
-        let mut r = RoleInstance { loaded, store: None, domain: None, llm: None, log: Vec::new() };
+        let mut r = RoleInstance { loaded, store: None, domain: None, llm: None, log: Vec::new(), gate: None };
         r.ensure_live().await?;
         Ok(r)
     }
@@ -187,6 +258,18 @@ impl RoleInstance {
         }
     }
 
+    /// Put every `tools` and `llm` call of this role to the episode's policy gate and audit
+    /// it, as a component acting in `role` (e.g. `user-simulator`; used by policies as
+    /// `principal in Eigenbox::Role::"user-simulator"`). The grants still apply first.
+    pub fn attach_gate(&mut self, episode: Arc<EpisodeGate>, role: Option<&str>) {
+        self.gate = Some((episode, crate::mediation::actor(&self.loaded, role)));
+        if let Some((s, _)) = self.store.as_mut() {
+            if let Some(ctx) = s.data_mut().role.as_mut() {
+                ctx.gate = self.gate.clone();
+            }
+        }
+    }
+
     /// Every access the role made through the host, allowed or denied.
     pub fn access_log(&self) -> Vec<AccessRecord> {
         let mut all = self.log.clone();
@@ -203,7 +286,7 @@ impl RoleInstance {
             return Ok(());
         }
         let mut store = new_store(self.loaded.runtime.engine(), &self.loaded);
-        store.data_mut().role = Some(RoleCtx { component: self.loaded.clone(), domain: self.domain.clone(), llm: self.llm.clone(), log: Vec::new() });
+        store.data_mut().role = Some(RoleCtx { component: self.loaded.clone(), domain: self.domain.clone(), llm: self.llm.clone(), log: Vec::new(), gate: self.gate.clone() });
         arm(&mut store, &self.loaded);
         let instance = self.loaded.pre.instantiate_async(&mut store).await.map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
         let bindings = RolePlugin::new(&mut store, &instance).map_err(|e| CallError::Instantiate(format!("{e:#}")))?;

@@ -81,6 +81,20 @@ pub trait DomainEnv {
     fn state_hash(&mut self, side: Requestor) -> Result<Option<String>, Self::Error>;
     /// Whether a tool (of either side) mutates state; `None` = no such tool.
     fn is_mutating(&mut self, name: &str) -> Result<Option<bool>, Self::Error>;
+    /// τ²'s `Environment.make_tool_call`: the tool alone, without the `sync_tools()` that
+    /// [`DomainEnv::call_tool`] (τ²'s `get_response`) runs after a successful call. The
+    /// evaluator's gold environment runs the task's reference actions this way, which matters
+    /// for domains whose `sync_tools` does something (telecom). `Ok(None)`: this
+    /// implementation cannot (the default); callers then use `call_tool` and say so.
+    fn call_tool_unsynced(
+        &mut self,
+        requestor: Requestor,
+        name: &str,
+        arguments: &Value,
+    ) -> Result<Option<(String, bool)>, Self::Error> {
+        let _ = (requestor, name, arguments);
+        Ok(None)
+    }
 }
 
 /// What is checked.
@@ -94,6 +108,8 @@ pub enum Category {
     Replays,
     /// Single-call probes.
     Probes,
+    /// Evaluator rewards (`evals.jsonl`; checked by `eigenbox-eval`).
+    Evals,
 }
 
 impl Category {
@@ -104,6 +120,7 @@ impl Category {
             Category::InitialHashes => "initial_hashes",
             Category::Replays => "replays",
             Category::Probes => "probes",
+            Category::Evals => "evals",
         }
     }
 }
@@ -168,7 +185,8 @@ pub struct DomainReport {
 }
 
 impl DomainReport {
-    fn record(&mut self, category: Category, id: String, problems: Vec<String>) {
+    /// Records one check: passed when `problems` is empty, otherwise a [`Failure`].
+    pub fn record(&mut self, category: Category, id: String, problems: Vec<String>) {
         let c = self.counts.entry(category).or_default();
         if problems.is_empty() {
             c.passed += 1;
@@ -177,7 +195,8 @@ impl DomainReport {
             self.failures.push(Failure { domain: self.domain.clone(), category, id, problems });
         }
     }
-    fn skip(&mut self, category: Category, note: String) {
+    /// Records a skipped record, with a note saying why.
+    pub fn skip(&mut self, category: Category, note: String) {
         self.counts.entry(category).or_default().skipped += 1;
         self.notes.push(note);
     }

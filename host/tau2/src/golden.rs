@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::message::{Requestor, ToolCall};
+use crate::message::{Message, ParticipantMessage, Requestor, SystemMessage, ToolCall, ToolMessage};
+use crate::Nullable;
 use crate::task::{Action, EnvAssertion, RewardType};
 
 /// Errors reading golden files.
@@ -192,6 +193,133 @@ pub struct TrajectoryMessage {
     pub extra: Map<String, Value>,
 }
 
+/// Why a [`TrajectoryMessage`] cannot be turned into a [`Message`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrajectoryError {
+    /// A `tool` message without `tool_call_id`.
+    #[error("message {index}: tool message without `tool_call_id`")]
+    MissingToolCallId {
+        /// Index in the trajectory.
+        index: usize,
+    },
+    /// A `tool` message carrying `tool_calls`, or a system message carrying tool-message fields.
+    #[error("message {index}: a `{role}` message cannot have `{field}`")]
+    MisplacedField {
+        /// Index in the trajectory.
+        index: usize,
+        /// Its role.
+        role: String,
+        /// The field.
+        field: &'static str,
+    },
+    /// Unknown role.
+    #[error("message {index}: unknown role `{role}` (expected system, assistant, user or tool)")]
+    UnknownRole {
+        /// Index in the trajectory.
+        index: usize,
+        /// The role found.
+        role: String,
+    },
+}
+
+impl TrajectoryMessage {
+    /// The τ² [`Message`] this stands for (`tool_call_id` becomes the tool message's `id`;
+    /// unknown fields are kept). `index` only labels errors.
+    pub fn to_message(&self, index: usize) -> Result<Message, TrajectoryError> {
+        let misplaced = |field| TrajectoryError::MisplacedField { index, role: self.role.clone(), field };
+        let content: Nullable<String> = self.content.clone().into();
+        match self.role.as_str() {
+            "assistant" | "user" => {
+                if self.tool_call_id.is_some() {
+                    return Err(misplaced("tool_call_id"));
+                }
+                let mut extra = self.extra.clone();
+                if let Some(r) = self.requestor {
+                    extra.insert("requestor".into(), Value::String(r.as_str().into()));
+                }
+                if let Some(e) = self.error {
+                    extra.insert("error".into(), Value::Bool(e));
+                }
+                let m = ParticipantMessage { content, tool_calls: self.tool_calls.clone().into(), extra };
+                Ok(if self.role == "assistant" { Message::Assistant(m) } else { Message::User(m) })
+            }
+            "tool" => {
+                if self.tool_calls.is_some() {
+                    return Err(misplaced("tool_calls"));
+                }
+                let id = self.tool_call_id.clone().ok_or(TrajectoryError::MissingToolCallId { index })?;
+                Ok(Message::Tool(ToolMessage { id, content, requestor: self.requestor, error: self.error, extra: self.extra.clone() }))
+            }
+            "system" => {
+                if self.tool_calls.is_some() {
+                    return Err(misplaced("tool_calls"));
+                }
+                if self.tool_call_id.is_some() {
+                    return Err(misplaced("tool_call_id"));
+                }
+                Ok(Message::System(SystemMessage { content, extra: self.extra.clone() }))
+            }
+            other => Err(TrajectoryError::UnknownRole { index, role: other.to_string() }),
+        }
+    }
+
+    /// The trajectory message for a τ² [`Message`] (the inverse of
+    /// [`TrajectoryMessage::to_message`]). A [`Message::MultiTool`] becomes one message per
+    /// tool message.
+    pub fn from_message(m: &Message) -> Vec<TrajectoryMessage> {
+        let plain = |role: &str, content: &Nullable<String>, extra: &Map<String, Value>| TrajectoryMessage {
+            role: role.to_string(),
+            content: content.get().cloned(),
+            tool_calls: None,
+            tool_call_id: None,
+            requestor: None,
+            error: None,
+            extra: extra.clone(),
+        };
+        match m {
+            Message::System(s) => vec![plain("system", &s.content, &s.extra)],
+            Message::Assistant(p) | Message::User(p) => {
+                let mut t = plain(m.role(), &p.content, &p.extra);
+                t.tool_calls = p.tool_calls.get().cloned();
+                if let Some(Value::String(r)) = t.extra.shift_remove("requestor") {
+                    t.requestor = match r.as_str() {
+                        "user" => Some(Requestor::User),
+                        "assistant" => Some(Requestor::Assistant),
+                        _ => {
+                            t.extra.insert("requestor".into(), Value::String(r));
+                            None
+                        }
+                    };
+                }
+                if let Some(Value::Bool(e)) = t.extra.get("error").cloned() {
+                    t.extra.shift_remove("error");
+                    t.error = Some(e);
+                }
+                vec![t]
+            }
+            Message::Tool(tm) => vec![tool_to_trajectory(tm)],
+            Message::MultiTool(mt) => mt.tool_messages.iter().map(tool_to_trajectory).collect(),
+        }
+    }
+}
+
+fn tool_to_trajectory(tm: &ToolMessage) -> TrajectoryMessage {
+    TrajectoryMessage {
+        role: "tool".into(),
+        content: tm.content.get().cloned(),
+        tool_calls: None,
+        tool_call_id: Some(tm.id.clone()),
+        requestor: tm.requestor,
+        error: tm.error,
+        extra: tm.extra.clone(),
+    }
+}
+
+/// Converts a whole trajectory (see [`TrajectoryMessage::to_message`]).
+pub fn trajectory_messages(trajectory: &[TrajectoryMessage]) -> Result<Vec<Message>, TrajectoryError> {
+    trajectory.iter().enumerate().map(|(i, m)| m.to_message(i)).collect()
+}
+
 /// `db_check` of a reward info.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DbCheck {
@@ -301,6 +429,18 @@ pub struct EvalRecord {
     pub extra: Map<String, Value>,
 }
 
+impl EvalRecord {
+    /// The trajectory as τ² messages.
+    pub fn messages(&self) -> Result<Vec<Message>, TrajectoryError> {
+        trajectory_messages(&self.trajectory)
+    }
+
+    /// The termination reason, parsed (`None` when the record has none).
+    pub fn termination(&self) -> Option<Result<crate::TerminationReason, crate::simulation::UnknownTerminationReason>> {
+        self.termination_reason.as_deref().map(str::parse)
+    }
+}
+
 fn read(path: &Path) -> Result<String, GoldenError> {
     std::fs::read_to_string(path).map_err(|source| GoldenError::Io { path: path.to_path_buf(), source })
 }
@@ -381,5 +521,43 @@ impl GoldenDomain {
             None => Vec::new(),
         };
         Ok(GoldenDomain { dir: dir.to_path_buf(), tools, replays, probes })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Vec<TrajectoryMessage> {
+        serde_json::from_str(line).unwrap()
+    }
+
+    #[test]
+    fn trajectory_messages_become_tau2_messages_and_back() {
+        let t = parse(
+            r#"[{"role": "assistant", "content": "Hi!"},
+                {"role": "user", "content": null, "tool_calls": [{"id": "c0", "name": "toggle_data", "arguments": {}, "requestor": "user"}]},
+                {"role": "tool", "content": "ok", "tool_call_id": "c0", "requestor": "user", "error": false},
+                {"role": "system", "content": "s", "turn_idx": 3}]"#,
+        );
+        let m = trajectory_messages(&t).unwrap();
+        let Message::User(u) = &m[1] else { panic!("{:?}", m[1]) };
+        assert!(u.is_tool_call());
+        assert_eq!(u.tool_calls.get().unwrap()[0].requestor(), Requestor::User);
+        let Message::Tool(tm) = &m[2] else { panic!("{:?}", m[2]) };
+        assert_eq!((tm.id.as_str(), tm.requestor(), tm.is_error()), ("c0", Requestor::User, false));
+        assert_eq!(m[3].content(), Some("s"));
+        let back: Vec<TrajectoryMessage> = m.iter().flat_map(TrajectoryMessage::from_message).collect();
+        assert_eq!(back, t);
+    }
+
+    #[test]
+    fn malformed_trajectory_messages_are_named() {
+        let e = trajectory_messages(&parse(r#"[{"role": "user", "content": "x"}, {"role": "tool", "content": "x"}]"#)).unwrap_err();
+        assert_eq!(e, TrajectoryError::MissingToolCallId { index: 1 });
+        let e = trajectory_messages(&parse(r#"[{"role": "robot", "content": "x"}]"#)).unwrap_err();
+        assert!(e.to_string().contains("unknown role `robot`"), "{e}");
+        let e = trajectory_messages(&parse(r#"[{"role": "tool", "tool_call_id": "a", "tool_calls": []}]"#)).unwrap_err();
+        assert!(e.to_string().contains("cannot have `tool_calls`"), "{e}");
     }
 }

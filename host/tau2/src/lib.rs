@@ -14,6 +14,7 @@
 //!   `probes.jsonl`, `evals.jsonl`).
 //! * [`conformance`]: [`run_conformance`] checks a domain against the golden vectors and
 //!   returns a printable [`Report`].
+//! * [`simulation`]: why an episode ended ([`TerminationReason`]).
 //!
 //! # Example
 //!
@@ -60,6 +61,7 @@ pub mod episode;
 pub mod golden;
 pub mod message;
 mod nullable;
+pub mod simulation;
 pub mod task;
 
 pub use conformance::{
@@ -73,11 +75,12 @@ pub use episode::{
     ReplayStep, WireInit,
 };
 pub use golden::{
-    read_evals, read_probes, read_replays, read_tools, AssertionRecord, CallRecord, EvalRecord, GoldenDomain,
-    GoldenError, GoldenTools, ProbeRecord, ReplayRecord, RewardInfo, TrajectoryMessage,
+    read_evals, read_probes, read_replays, read_tools, trajectory_messages, AssertionRecord, CallRecord, EvalRecord,
+    GoldenDomain, GoldenError, GoldenTools, ProbeRecord, ReplayRecord, RewardInfo, TrajectoryError, TrajectoryMessage,
 };
 pub use message::{Message, MultiToolMessage, ParticipantMessage, Requestor, SystemMessage, ToolCall, ToolMessage};
 pub use nullable::Nullable;
+pub use simulation::{TerminationReason, UnknownTerminationReason};
 pub use task::{
     load_split_file, load_task_file, Action, Description, EnvAssertion, EnvFunctionCall, EvaluationCriteria,
     InitialState, InitializationData, RewardType, StructuredUserInstructions, Task, TaskError, TaskFile, TaskIssue,

@@ -110,15 +110,6 @@ fn opt_repr(o: &Option<String>) -> String {
     }
 }
 
-/// Run a tool, then `sync_tools()` (only when the tool succeeded, as in `get_response`).
-fn synced<A, R>(f: fn(&mut Telecom, A) -> Result<R, ToolError>) -> impl Fn(&mut Telecom, A) -> Result<R, ToolError> {
-    move |d: &mut Telecom, a: A| {
-        let r = f(d, a)?;
-        d.sync_tools()?;
-        Ok(r)
-    }
-}
-
 // ---------------------------------------------------------------- agent side
 
 impl Telecom {
@@ -453,8 +444,8 @@ impl Telecom {
         }
     }
 
-    /// `TelecomEnvironment.sync_tools`.
-    fn sync_tools(&mut self) -> Result<(), ToolError> {
+    /// `TelecomEnvironment.sync_tools` (the SDK runs it through [`Domain::sync_tools`]).
+    fn sync_state(&mut self) -> Result<(), ToolError> {
         let Some(phone) = self.user_db.surroundings.phone_number.clone() else { return Ok(()) };
         let pv = Value::String(phone.clone());
         let li = self
@@ -503,7 +494,7 @@ impl Domain for Telecom {
             user_db: serde_json::from_str(include_str!("../data/user_db.json"))
                 .map_err(|e| format!("user_db.json: {e}"))?,
         };
-        t.sync_tools().map_err(|e| e.message)?;
+        t.sync_state().map_err(|e| e.message)?;
         Ok(t)
     }
 
@@ -511,27 +502,31 @@ impl Domain for Telecom {
         use ToolKind::*;
         vec![
             Toolkit::new("TelecomTools", Requestor::Assistant)
-                .tool(Read, synced(Self::get_customer_by_phone))
-                .tool(Read, synced(Self::get_customer_by_id))
-                .tool(Read, synced(Self::get_customer_by_name))
-                .tool(Read, synced(Self::get_details_by_id))
-                .tool(Write, synced(Self::suspend_line))
-                .tool(Write, synced(Self::resume_line))
-                .tool(Read, synced(Self::get_bills_for_customer))
-                .tool(Write, synced(Self::send_payment_request))
-                .tool(Read, synced(Self::get_data_usage))
-                .tool(Write, synced(Self::enable_roaming))
-                .tool(Write, synced(Self::disable_roaming))
-                .tool(Generic, synced(Self::transfer_to_human_agents))
-                .tool(Write, synced(Self::refuel_data))
-                .env_fn(synced(Self::set_data_usage))
-                .env_fn(synced(Self::suspend_line_for_overdue_bill))
-                .env_fn(synced(Self::assert_data_refueling_amount))
-                .env_fn(synced(Self::assert_line_status))
-                .env_fn(synced(Self::assert_overdue_bill_exists))
-                .env_fn(synced(Self::assert_no_overdue_bill)),
+                .tool(Read, Self::get_customer_by_phone)
+                .tool(Read, Self::get_customer_by_id)
+                .tool(Read, Self::get_customer_by_name)
+                .tool(Read, Self::get_details_by_id)
+                .tool(Write, Self::suspend_line)
+                .tool(Write, Self::resume_line)
+                .tool(Read, Self::get_bills_for_customer)
+                .tool(Write, Self::send_payment_request)
+                .tool(Read, Self::get_data_usage)
+                .tool(Write, Self::enable_roaming)
+                .tool(Write, Self::disable_roaming)
+                .tool(Generic, Self::transfer_to_human_agents)
+                .tool(Write, Self::refuel_data)
+                .env_fn(Self::set_data_usage)
+                .env_fn(Self::suspend_line_for_overdue_bill)
+                .env_fn(Self::assert_data_refueling_amount)
+                .env_fn(Self::assert_line_status)
+                .env_fn(Self::assert_overdue_bill_exists)
+                .env_fn(Self::assert_no_overdue_bill),
             user::toolkit(),
         ]
+    }
+
+    fn sync_tools(&mut self) -> Result<(), ToolError> {
+        self.sync_state()
     }
 
     eigenbox_sdk::db_fields!(agent: db: TelecomDb, user: user_db: TelecomUserDb);

@@ -100,6 +100,15 @@ pub fn call_tool<D: Domain>(
     r.call_tool(req(requestor), &name, &arguments).map_err(err)
 }
 
+pub fn call_tool_unsynced<D: Domain>(
+    r: &mut Runtime<D>,
+    requestor: wit::Requestor,
+    name: String,
+    arguments: String,
+) -> Result<String, wit::ToolError> {
+    r.call_tool_unsynced(req(requestor), &name, &arguments).map_err(err)
+}
+
 pub fn env_function<D: Domain>(r: &mut Runtime<D>, call: wit::EnvCall) -> Result<String, wit::ToolError> {
     r.env_function(&env_call(call)).map_err(err)
 }

@@ -244,6 +244,13 @@ macro_rules! export_domain {
                 ) -> ::core::result::Result<::std::string::String, __wit::ToolError> {
                     __with(|rt| $crate::glue::call_tool(rt, requestor, name, arguments))
                 }
+                fn call_tool_unsynced(
+                    requestor: __wit::Requestor,
+                    name: ::std::string::String,
+                    arguments: ::std::string::String,
+                ) -> ::core::result::Result<::std::string::String, __wit::ToolError> {
+                    __with(|rt| $crate::glue::call_tool_unsynced(rt, requestor, name, arguments))
+                }
                 fn env_function(call: __wit::EnvCall) -> ::core::result::Result<::std::string::String, __wit::ToolError> {
                     __with(|rt| $crate::glue::env_function(rt, call))
                 }

@@ -310,6 +310,15 @@ pub trait Domain: Clone + Sized + 'static {
             Err(e) => Err(serde::ser::Error::custom(e)),
         })
     }
+    /// τ²'s `Environment.sync_tools`: bring agent-side and user-side state back in line
+    /// after something changed one of them (telecom mirrors the line's status onto the
+    /// phone). [`Runtime`] runs it after every successful tool call (not after
+    /// [`Runtime::call_tool_unsynced`]), after every environment function, and at the end
+    /// of every reset. An error after a tool call becomes that call's error.
+    fn sync_tools(&mut self) -> Result<(), ToolError> {
+        Ok(())
+    }
+
     /// Replace the agent DB from a serde deserializer ([`Runtime::restore`] uses it); the
     /// default reads a JSON value and calls [`Domain::set_agent_db`]. Override with
     /// `self.db = MyDb::deserialize(d)?; Ok(())`, validating as `set_agent_db` does.
@@ -482,7 +491,8 @@ impl<D: Domain> Runtime<D> {
         None
     }
 
-    /// Raw result of a tool call as JSON (a string result stays a JSON string).
+    /// Raw result of a tool call as JSON (a string result stays a JSON string), without
+    /// [`Domain::sync_tools`] (τ²'s `make_tool_call`).
     pub fn call_tool_value(&mut self, requestor: Requestor, name: &str, arguments: &str) -> Result<Value, ToolError> {
         match self.dispatch(requestor, name, arguments, Want::Value)? {
             Out::Value(v) => Ok(v),
@@ -510,8 +520,23 @@ impl<D: Domain> Runtime<D> {
     }
 
     /// Execute one tool call and render the tool message content like the reference:
-    /// a string result verbatim, anything else as `json.dumps(..., default=str)`.
+    /// a string result verbatim, anything else as `json.dumps(..., default=str)`; then
+    /// [`Domain::sync_tools`] (τ²'s `get_response`).
     pub fn call_tool(&mut self, requestor: Requestor, name: &str, arguments: &str) -> Result<String, ToolError> {
+        let text = self.call_tool_unsynced(requestor, name, arguments)?;
+        self.sync()?;
+        Ok(text)
+    }
+
+    fn sync(&mut self) -> Result<(), ToolError> {
+        self.touch();
+        let state = self.state.as_mut().map_err(|e| ToolError::failed(format!("domain failed to initialize: {e}")))?;
+        state.sync_tools()
+    }
+
+    /// [`Runtime::call_tool`] without [`Domain::sync_tools`] (τ²'s `make_tool_call`, which
+    /// an evaluator's gold environment uses).
+    pub fn call_tool_unsynced(&mut self, requestor: Requestor, name: &str, arguments: &str) -> Result<String, ToolError> {
         match self.dispatch(requestor, name, arguments, Want::Text)? {
             Out::Text(t) => Ok(t),
             Out::Value(Value::String(s)) => Ok(s),
@@ -550,10 +575,13 @@ impl<D: Domain> Runtime<D> {
         let state = self.state.as_mut().map_err(|e| ToolError::failed(format!("domain failed to initialize: {e}")))?;
         // Environment functions (assertions included) may change anything.
         *self.cache.get_mut() = Cache::default();
-        match h(state, kit.class, &kwargs, Want::Value)? {
-            Out::Value(v) => Ok(v),
-            Out::Text(t) => Ok(Value::String(t)),
-        }
+        let v = match h(state, kit.class, &kwargs, Want::Value)? {
+            Out::Value(v) => v,
+            Out::Text(t) => Value::String(t),
+        };
+        // `run_env_function_call` syncs after the function.
+        self.sync()?;
+        Ok(v)
     }
 
     /// [`Runtime::env_function_value`] as JSON text (`true` / `false` for assertions).
@@ -669,7 +697,8 @@ impl<D: Domain> Runtime<D> {
         self.state = self.pristine.clone();
         self.alias = Alias::None;
         self.domain()?;
-        let r = self.apply_init(init);
+        // `set_state` ends with `sync_tools()`.
+        let r = self.apply_init(init).and_then(|()| self.sync().map_err(|e| format!("sync_tools: {}", e.message)));
         if r.is_err() {
             self.touch();
             self.state = self.pristine.clone();

@@ -205,6 +205,13 @@ impl<D: Domain> DomainEnv for SdkEnv<D> {
         Ok(out)
     }
 
+    fn call_tool_unsynced(&mut self, requestor: eigenbox_tau2::Requestor, name: &str, arguments: &Value) -> Result<Option<(String, bool)>, String> {
+        Ok(Some(match self.runtime().call_tool_unsynced(sdk_side(requestor), name, &arguments.to_string()) {
+            Ok(s) => (s, false),
+            Err(e) => (format!("Error: {}", e.message), true),
+        }))
+    }
+
     fn env_function(&mut self, side: eigenbox_tau2::Requestor, name: &str, arguments: &Value) -> Result<Value, String> {
         let call = EnvCall { side: sdk_side(side), name: name.into(), arguments: arguments.to_string() };
         match self.runtime().env_function(&call) {

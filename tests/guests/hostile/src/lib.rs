@@ -97,6 +97,10 @@ impl Guest for Hostile {
         Ok(())
     }
 
+    fn call_tool_unsynced(requestor: Requestor, name: String, arguments: String) -> Result<String, ToolError> {
+        Self::call_tool(requestor, name, arguments)
+    }
+
     fn call_tool(requestor: Requestor, name: String, arguments: String) -> Result<String, ToolError> {
         if requestor != Requestor::Assistant {
             return Err(ToolError { kind: ToolErrorKind::UnknownTool, message: format!("Tool '{name}' not found.") });

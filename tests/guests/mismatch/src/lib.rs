@@ -10,6 +10,7 @@ wit_bindgen::generate!({
             tools: func() -> string;
             reset: func(init: string) -> result<_, string>;
             call-tool: func(name: string, arguments: string) -> string;
+            call-tool-unsynced: func(name: string, arguments: string) -> string;
             env-function: func(name: string) -> string;
             state-json: func() -> option<string>;
             state-hash: func() -> option<string>;
@@ -36,6 +37,9 @@ impl Guest for Old {
         Ok(())
     }
     fn call_tool(name: String, _arguments: String) -> String {
+        name
+    }
+    fn call_tool_unsynced(name: String, _arguments: String) -> String {
         name
     }
     fn env_function(name: String) -> String {
