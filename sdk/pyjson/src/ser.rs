@@ -190,6 +190,17 @@ const ESCAPE: [bool; 256] = {
     t
 };
 
+/// Whether any of the 8 bytes in `x` is one [`ESCAPE`] marks (exact, no false positives:
+/// the "has zero byte" / "has byte less than" word tricks).
+#[inline]
+fn needs_escape8(x: u64) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    let below_space = x.wrapping_sub(LO * 0x20) & !x & HI;
+    (below_space | has_zero(x ^ (LO * b'"' as u64)) | has_zero(x ^ (LO * b'\\' as u64)) | has_zero(x ^ (LO * 0x7f)) | (x & HI)) != 0
+}
+
 /// Append `s` as `json.dumps(..., ensure_ascii=True)` writes it, quotes included.
 pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
@@ -197,7 +208,15 @@ pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
     let mut i = 0;
     while i < b.len() {
-        // Skip the run of bytes written as they are.
+        // Skip the run of bytes written as they are, a word at a time.
+        while let Some(w) = b.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(w);
+            if needs_escape8(u64::from_le_bytes(word)) {
+                break;
+            }
+            i += 8;
+        }
         while i < b.len() && !ESCAPE[b[i] as usize] {
             i += 1;
         }
@@ -265,7 +284,7 @@ impl JsonWriter {
         self.out.push(b'{');
         let first = self.entries.len();
         let keys_at = self.keys.len();
-        Compound { w: self, first, keys_at, variant: None }
+        Compound { w: self, first, keys_at, plain: None, variant: None }
     }
 
     /// Start an entry whose raw key is `key`.
@@ -373,6 +392,9 @@ pub struct Compound<'a> {
     w: &'a mut JsonWriter,
     first: usize,
     keys_at: usize,
+    /// A struct in an unsorted render: its field names are distinct and stay in order, so
+    /// entries need no bookkeeping; the number written so far.
+    plain: Option<usize>,
     /// Bookkeeping of the `{"Variant": {...}}` wrapper of a struct variant.
     variant: Option<(usize, usize)>,
 }
@@ -551,7 +573,12 @@ impl<'a> ser::Serializer for &'a mut JsonWriter {
         Ok(self.open())
     }
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound<'a>, Error> {
-        Ok(self.open())
+        let sort = self.sort;
+        let mut c = self.open();
+        if !sort {
+            c.plain = Some(0);
+        }
+        Ok(c)
     }
     fn serialize_struct_variant(
         self,
@@ -653,12 +680,25 @@ impl ser::SerializeStruct for Compound<'_> {
     type Ok = ();
     type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, v: &T) -> Result<(), Error> {
+        if let Some(n) = &mut self.plain {
+            if *n > 0 {
+                self.w.out.extend_from_slice(b", ");
+            }
+            *n += 1;
+            push_json_str(&mut self.w.out, key);
+            self.w.out.extend_from_slice(b": ");
+            return v.serialize(&mut *self.w);
+        }
         self.w.begin_entry(self.first, key);
         v.serialize(&mut *self.w)?;
         self.w.end_entry();
         Ok(())
     }
     fn end(self) -> Result<(), Error> {
+        if self.plain.is_some() {
+            self.w.out.push(b'}');
+            return Ok(());
+        }
         ser::SerializeMap::end(self)
     }
 }

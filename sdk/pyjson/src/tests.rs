@@ -212,3 +212,45 @@ mod typed {
         assert!(to_json_sorted(&bad).is_err());
     }
 }
+
+/// The word-at-a-time escape scan agrees with the char-by-char reference renderer for every
+/// special character at every position of strings around the 8-byte word size, and the
+/// struct fast path renders like the `Value` route.
+#[test]
+fn word_scan_escapes_exactly() {
+    let specials = ['"', '\\', '\n', '\r', '\t', '\u{8}', '\u{c}', '\u{1}', '\u{1f}', '\u{7f}', 'é', '€', '😀', ' ', '~', '\u{0}'];
+    for len in 0..20 {
+        for pos in 0..len.max(1) {
+            for c in specials {
+                let mut s: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+                if len > 0 {
+                    s.replace_range(s.char_indices().nth(pos).map(|(i, ch)| i..i + ch.len_utf8()).unwrap_or(0..0), c.encode_utf8(&mut [0; 4]));
+                }
+                let mut out = Vec::new();
+                crate::push_json_str(&mut out, &s);
+                assert_eq!(String::from_utf8(out).unwrap(), crate::json_str(&s), "{s:?}");
+            }
+        }
+    }
+    #[derive(serde::Serialize)]
+    struct Inner {
+        z: f64,
+        a: Option<String>,
+    }
+    #[derive(serde::Serialize)]
+    struct Outer {
+        name: String,
+        items: Vec<Inner>,
+        empty: Vec<Inner>,
+        tag: std::collections::BTreeMap<String, i64>,
+    }
+    let o = Outer {
+        name: "x\"y".into(),
+        items: vec![Inner { z: 1.0, a: None }, Inner { z: 1e16, a: Some("é".into()) }],
+        empty: vec![],
+        tag: [("b".to_string(), 1), ("a".to_string(), 2)].into_iter().collect(),
+    };
+    let via_value = crate::dumps(&serde_json::to_value(&o).unwrap());
+    assert_eq!(crate::to_json(&o).unwrap(), via_value);
+    assert_eq!(crate::to_json_sorted(&o).unwrap(), crate::dumps_sorted(&serde_json::to_value(&o).unwrap()));
+}
