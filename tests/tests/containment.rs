@@ -155,3 +155,16 @@ fn instance_and_table_caps_are_enforced_at_load() {
     // With the defaults it loads and runs.
     let _ = hostile("", "", "");
 }
+
+#[tokio::test]
+async fn unsynced_writes_are_journaled_and_survive_a_trap() {
+    let c = hostile("", "", "fuel = 50_000_000\ntimeout_ms = 20_000");
+    let mut d = DomainInstance::new(c).await.unwrap();
+    for _ in 0..2 {
+        d.call_tool_unsynced(A, "incr", "{}").await.unwrap().unwrap();
+    }
+    call(&mut d, "incr", "{}").await.unwrap();
+    assert_eq!(call(&mut d, "loop", "{}").await.unwrap_err(), CallError::OutOfFuel { fuel: 50_000_000 });
+    // The fresh instance replays both kinds of journaled writes.
+    assert_eq!(call(&mut d, "get", "{}").await.unwrap(), "3");
+}

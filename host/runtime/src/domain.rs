@@ -30,8 +30,7 @@ enum Base {
 /// A journaled state change.
 #[derive(Clone)]
 enum Entry {
-    Tool(Requestor, String, String),
-    ToolUnsynced(Requestor, String, String),
+    Tool { requestor: Requestor, name: String, arguments: String, synced: bool },
     Env(EnvCall),
 }
 
@@ -175,11 +174,11 @@ impl DomainInstance {
             }
             for entry in &journal {
                 match entry.clone() {
-                    Entry::Tool(req, name, args) => {
-                        let _ = raw_call!(self, |b, s| b.call_call_tool(s, req, &name, &args))?;
+                    Entry::Tool { requestor, name, arguments, synced: true } => {
+                        let _ = raw_call!(self, |b, s| b.call_call_tool(s, requestor, &name, &arguments))?;
                     }
-                    Entry::ToolUnsynced(req, name, args) => {
-                        let _ = raw_call!(self, |b, s| b.call_call_tool_unsynced(s, req, &name, &args))?;
+                    Entry::Tool { requestor, name, arguments, synced: false } => {
+                        let _ = raw_call!(self, |b, s| b.call_call_tool_unsynced(s, requestor, &name, &arguments))?;
                     }
                     Entry::Env(call) => {
                         let _ = raw_call!(self, |b, s| b.call_env_function(s, &call))?;
@@ -235,29 +234,25 @@ impl DomainInstance {
     /// Call a tool. `Ok(Err(_))` is the tool's own error (shown to the model as `Error: ...`);
     /// `Err(_)` is a sandbox failure.
     pub async fn call_tool(&mut self, requestor: Requestor, name: &str, arguments: &str) -> Result<Result<String, ToolError>, CallError> {
-        // Any tool may write (`mutates_state` only says what replay re-runs).
-        self.hashes = [None, None];
-        let r = guest_call!(self, |b, s| b.call_call_tool(s, requestor, name, arguments))?;
-        match &r {
-            Ok(text) => check_output(text.len(), &self.loaded)?,
-            Err(e) => check_output(e.message.len(), &self.loaded)?,
-        }
-        // `is_mutating` may ask the guest for its tools once; keep the stats of this call.
-        let stats = self.last;
-        let mutating = self.is_mutating(requestor, name).await?.unwrap_or(false);
-        self.last = stats;
-        if mutating {
-            self.journal.push(Entry::Tool(requestor, name.to_string(), arguments.to_string()));
-            self.compact().await?;
-        }
-        Ok(r)
+        self.tool(requestor, name, arguments, true).await
     }
 
     /// [`DomainInstance::call_tool`] without the domain's post-call synchronisation of agent
     /// and user state (τ²'s `make_tool_call`): how an evaluator rebuilds a gold environment.
     pub async fn call_tool_unsynced(&mut self, requestor: Requestor, name: &str, arguments: &str) -> Result<Result<String, ToolError>, CallError> {
+        self.tool(requestor, name, arguments, false).await
+    }
+
+    async fn tool(&mut self, requestor: Requestor, name: &str, arguments: &str, synced: bool) -> Result<Result<String, ToolError>, CallError> {
+        // Any tool may write (`mutates_state` only says what replay re-runs).
         self.hashes = [None, None];
-        let r = guest_call!(self, |b, s| b.call_call_tool_unsynced(s, requestor, name, arguments))?;
+        let r = guest_call!(self, |b, s| async {
+            if synced {
+                b.call_call_tool(s, requestor, name, arguments).await
+            } else {
+                b.call_call_tool_unsynced(s, requestor, name, arguments).await
+            }
+        })?;
         match &r {
             Ok(text) => check_output(text.len(), &self.loaded)?,
             Err(e) => check_output(e.message.len(), &self.loaded)?,
@@ -267,7 +262,7 @@ impl DomainInstance {
         let mutating = self.is_mutating(requestor, name).await?.unwrap_or(false);
         self.last = stats;
         if mutating {
-            self.journal.push(Entry::ToolUnsynced(requestor, name.to_string(), arguments.to_string()));
+            self.journal.push(Entry::Tool { requestor, name: name.to_string(), arguments: arguments.to_string(), synced });
             self.compact().await?;
         }
         Ok(r)
