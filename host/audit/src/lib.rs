@@ -7,7 +7,10 @@
 //! * **How**: an append-only [RFC 6962](https://www.rfc-editor.org/rfc/rfc6962) Merkle tree
 //!   (leaf hash `SHA-256(0x00‖record)`, node hash `SHA-256(0x01‖left‖right)`) kept in one sled
 //!   tree inside a database the caller passes (so it can share the host's store), with
-//!   ed25519-signed tree heads at checkpoints. The signing key is created once, mode 0600
+//!   ed25519-signed tree heads at checkpoints. A commit stores its entries as one sled value (a
+//!   chunk, see [`store`]) beside the hashes of the nodes they complete, so committing costs one
+//!   insert and one flush however many records it holds. The store is versioned ([`FORMAT`]);
+//!   another format is refused ([`AuditError::Format`]). The signing key is created once, mode 0600
 //!   ([`LogKey`]); auditors get only the public key ([`PublicKey`]).
 //! * **Durability**: [`AuditLog::append`] buffers; [`AuditLog::commit`] writes the batch
 //!   atomically, flushes it to disk and signs a head: what it acknowledges survives a crash
@@ -48,6 +51,7 @@ mod keys;
 mod log;
 pub mod merkle;
 mod record;
+pub mod store;
 
 use std::path::PathBuf;
 
@@ -65,6 +69,15 @@ pub enum AuditError {
     /// The stored log is damaged or foreign.
     #[error("audit log is corrupt: {0}")]
     Corrupt(String),
+    /// The store was written in another format (an older eigenbox): it is refused rather than
+    /// misread.
+    #[error("the audit log is stored in format `{found}`, this build reads only `{expected}`: read or export it with the eigenbox that wrote it, or keep the audit log in a new store")]
+    Format {
+        /// The store's format marker.
+        found: String,
+        /// [`FORMAT`].
+        expected: String,
+    },
     /// The stored log fails its integrity check.
     #[error("audit log tampered{}: {message}", seq.map(|s| format!(" at entry {s}")).unwrap_or_default())]
     Tampered {

@@ -1,4 +1,5 @@
-//! The log itself: entries, Merkle nodes and signed heads in one sled tree.
+//! The log itself: entries (in one chunk per commit, see [`crate::store`]), Merkle nodes and
+//! signed heads in one sled tree.
 
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -6,45 +7,28 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::keys::{decode_hash, LogKey, SignedTreeHead};
 use crate::merkle::{self, empty_root, leaf_hash, node_hash, Hash, Subtrees};
 use crate::record::Record;
+use crate::store::{chunk_first, chunk_key, decode_chunk, push_entry, split_entry, CHUNK_PREFIX};
 use crate::AuditError;
 
 /// The sled tree the log lives in (inside whatever database it is given).
 pub const TREE: &str = "eigenbox.audit";
-/// The format marker.
-pub const FORMAT: &str = "eigenbox-audit/1";
+/// The format marker. Stores of another format are refused ([`AuditError::Format`]):
+/// `eigenbox-audit/1` kept one sled key per entry, `/2` one chunk per commit ([`crate::store`]).
+pub const FORMAT: &str = "eigenbox-audit/2";
 
 const META_FORMAT: &[u8] = b"m:format";
 const META_SIZE: &[u8] = b"m:size";
 
-fn entry_key(seq: u64) -> [u8; 9] {
-    let mut k = [b'e'; 9];
-    k[1..].copy_from_slice(&seq.to_be_bytes());
-    k
-}
+/// A commit's entries go in chunks of at most this many entries...
+const CHUNK_ENTRIES: u32 = 256;
+/// ...and a chunk is closed once it holds this many bytes, so one lookup never reads a huge value.
+const CHUNK_BYTES: usize = 256 << 10;
 
-/// An entry's stored value: `[k][leaf hash][hashes of the k subtrees this entry completes,
-/// levels 1..=k][record bytes]`. Entry `seq` completes the subtree of level `l` ending at it for
-/// every `l <= trailing_ones(seq)`, so every node of the tree is stored exactly once, next to the
-/// entry that completed it, and an append writes one key.
-fn entry_value(leaf: &Hash, nodes: &[Hash], record: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(1 + 32 * (1 + nodes.len()) + record.len());
-    v.push(nodes.len() as u8);
-    v.extend_from_slice(leaf);
-    for n in nodes {
-        v.extend_from_slice(n);
-    }
-    v.extend_from_slice(record);
-    v
-}
-
-/// Split a stored value into (hashes: leaf then levels 1..=k, record bytes).
-fn split_value(v: &[u8]) -> Option<(&[u8], &[u8])> {
-    let k = *v.first()? as usize;
-    let end = 1 + 32 * (k + 1);
-    if v.len() < end {
-        return None;
-    }
-    Some((&v[1..end], &v[end..]))
+/// A chunk's buffer: room for its count, then space for a typical commit.
+fn new_chunk_buf() -> Vec<u8> {
+    let mut buf = Vec::with_capacity(64 << 10);
+    buf.extend_from_slice(&[0; 4]);
+    buf
 }
 
 fn head_key(size: u64) -> [u8; 9] {
@@ -82,12 +66,21 @@ struct State {
     committed: u64,
     /// Roots of the perfect subtrees on the right edge: (level, hash), largest first.
     frontier: Vec<(u32, Hash)>,
-    /// Writes not yet committed.
-    pending: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Chunks not yet committed, in order.
+    pending: Vec<PendingChunk>,
     /// Records among them.
     pending_records: usize,
     /// Size at the last signed head.
     last_head: u64,
+    /// Whether any head was signed (an empty log may have one at size 0).
+    has_head: bool,
+}
+
+/// A chunk being filled: `[count][len][entry]...`, its count written at commit.
+struct PendingChunk {
+    first: u64,
+    count: u32,
+    buf: Vec<u8>,
 }
 
 /// The append-only, tamper-evident log. Safe to share between threads.
@@ -110,15 +103,24 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
+/// Find the stored entry `seq` and hand its bytes to `f`: `None` when no chunk holds it.
+fn with_entry<T>(tree: &sled::Tree, seq: u64, f: impl FnOnce(&[u8]) -> T) -> Result<Option<T>, AuditError> {
+    let Some(kv) = tree.range(chunk_key(0)..=chunk_key(seq)).next_back() else { return Ok(None) };
+    let (k, v) = kv?;
+    let first = chunk_first(&k).ok_or_else(|| AuditError::Corrupt("a chunk key is malformed".into()))?;
+    let entries = decode_chunk(first, &v)?;
+    Ok(usize::try_from(seq - first).ok().and_then(|i| entries.get(i)).map(|e| f(e)))
+}
+
 struct Stored<'a>(&'a sled::Tree);
 
 impl Stored<'_> {
     /// The stored hash of the perfect subtree of `level` whose last leaf is `last`.
     fn node(&self, level: u32, last: u64) -> Result<Hash, AuditError> {
-        let v = self.0.get(entry_key(last))?.ok_or_else(|| AuditError::Corrupt(format!("entry {last} is missing")))?;
-        let (hashes, _) = split_value(&v).ok_or_else(|| AuditError::Corrupt(format!("entry {last} is malformed")))?;
         let at = 32 * level as usize;
-        hashes.get(at..at + 32).and_then(|h| h.try_into().ok()).ok_or_else(|| AuditError::Corrupt(format!("entry {last} lacks its level-{level} node")))
+        let node = with_entry(self.0, last, |e| split_entry(e).and_then(|(hashes, _)| hashes.get(at..at + 32)).and_then(|h| Hash::try_from(h).ok()))?;
+        let node = node.ok_or_else(|| AuditError::Corrupt(format!("entry {last} is missing")))?;
+        node.ok_or_else(|| AuditError::Corrupt(format!("entry {last} lacks its level-{level} node")))
     }
 }
 
@@ -141,7 +143,7 @@ impl AuditLog {
         let tree = db.open_tree(TREE)?;
         match tree.get(META_FORMAT)? {
             Some(v) if v.as_ref() == FORMAT.as_bytes() => {}
-            Some(v) => return Err(AuditError::Corrupt(format!("the audit tree has format `{}`, expected `{FORMAT}`", String::from_utf8_lossy(&v)))),
+            Some(v) => return Err(AuditError::Format { found: String::from_utf8_lossy(&v).into_owned(), expected: FORMAT.into() }),
             None if tree.is_empty() => {
                 tree.insert(META_FORMAT, FORMAT.as_bytes())?;
                 tree.insert(META_SIZE, &0u64.to_be_bytes())?;
@@ -163,8 +165,10 @@ impl AuditLog {
                 start += 1u64 << level;
             }
         }
-        let last_head = tree.scan_prefix(b"h").keys().next_back().transpose()?.map(|k| u64::from_be_bytes(k[1..9].try_into().unwrap_or([0; 8]))).unwrap_or(0);
-        Ok(AuditLog { db: db.clone(), tree, key, config, state: Mutex::new(State { size, committed: size, frontier, pending: Vec::new(), pending_records: 0, last_head }) })
+        let last_key = tree.scan_prefix(b"h").keys().next_back().transpose()?;
+        let has_head = last_key.is_some();
+        let last_head = last_key.map(|k| u64::from_be_bytes(k.get(1..9).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]))).unwrap_or(0);
+        Ok(AuditLog { db: db.clone(), tree, key, config, state: Mutex::new(State { size, committed: size, frontier, pending: Vec::new(), pending_records: 0, last_head, has_head }) })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -187,18 +191,28 @@ impl AuditLog {
             record.seq = seq;
             let bytes = record.canonical();
             let leaf = leaf_hash(&bytes);
-            let mut h = leaf;
-            let mut nodes: Vec<Hash> = Vec::new();
-            let (mut level, mut index) = (0u32, seq);
-            while index & 1 == 1 {
-                let Some((_, left)) = st.frontier.pop() else { return Err(AuditError::Corrupt("frontier out of step with size".into())) };
-                h = node_hash(&left, &h);
-                level += 1;
-                index >>= 1;
-                nodes.push(h);
+            let levels = seq.trailing_ones();
+            let len = u32::try_from(1 + 32 * (1 + levels as usize) + bytes.len()).map_err(|_| AuditError::OutOfRange(format!("a record of {} bytes is too large to store", bytes.len())))?;
+            if st.frontier.len() < levels as usize {
+                return Err(AuditError::Corrupt("frontier out of step with size".into()));
             }
-            st.frontier.push((level, h));
-            st.pending.push((entry_key(seq).to_vec(), entry_value(&leaf, &nodes, &bytes)));
+            let mut h = leaf;
+            let mut nodes = [[0u8; 32]; 64];
+            for (level, node) in nodes.iter_mut().enumerate().take(levels as usize) {
+                let Some((_, left)) = st.frontier.pop() else { return Err(AuditError::Corrupt(format!("frontier out of step with size at level {level}"))) };
+                h = node_hash(&left, &h);
+                *node = h;
+            }
+            st.frontier.push((levels, h));
+            let open = st.pending.last().is_some_and(|c| c.count < CHUNK_ENTRIES && c.buf.len() < CHUNK_BYTES);
+            if !open {
+                st.pending.push(PendingChunk { first: seq, count: 0, buf: new_chunk_buf() });
+            }
+            if let Some(chunk) = st.pending.last_mut() {
+                chunk.buf.extend_from_slice(&len.to_be_bytes());
+                push_entry(&mut chunk.buf, &leaf, &nodes[..levels as usize], &bytes);
+                chunk.count += 1;
+            }
             st.size += 1;
             st.pending_records += 1;
             st.pending_records >= self.config.batch.max(1)
@@ -229,13 +243,14 @@ impl AuditLog {
 
     fn commit_inner(&self, force_head: bool) -> Result<(u64, Option<SignedTreeHead>), AuditError> {
         let mut st = self.lock();
-        let due = st.size > st.last_head && (force_head || st.size - st.last_head >= self.config.head_every.max(1));
+        let due = (st.size > st.last_head && (force_head || st.size - st.last_head >= self.config.head_every.max(1))) || (force_head && !st.has_head);
         if st.pending.is_empty() && !due {
             return Ok((st.committed, None));
         }
         let mut batch = sled::Batch::default();
-        for (k, v) in st.pending.iter() {
-            batch.insert(k.as_slice(), v.as_slice());
+        for c in st.pending.iter_mut() {
+            c.buf[..4].copy_from_slice(&c.count.to_be_bytes());
+            batch.insert(&chunk_key(c.first), c.buf.as_slice());
         }
         batch.insert(META_SIZE, &st.size.to_be_bytes());
         let head = match (&self.key, due) {
@@ -254,6 +269,7 @@ impl AuditLog {
         st.committed = st.size;
         if head.is_some() {
             st.last_head = st.size;
+            st.has_head = true;
         }
         Ok((st.committed, head))
     }
@@ -306,20 +322,34 @@ impl AuditLog {
         if seq >= self.committed() {
             return Ok(None);
         }
-        match self.tree.get(entry_key(seq))? {
-            Some(v) => split_value(&v).map(|(_, r)| Some(r.to_vec())).ok_or_else(|| AuditError::Corrupt(format!("entry {seq} is malformed"))),
-            None => Ok(None),
-        }
+        // decode_chunk has checked that every entry holds its hashes.
+        with_entry(&self.tree, seq, |e| split_entry(e).map(|(_, r)| r.to_vec()).unwrap_or_default())
     }
 
     /// Committed entries from `from` on, in order.
     pub fn iter(&self, from: u64) -> impl Iterator<Item = Result<Record, AuditError>> + '_ {
         let end = self.committed();
-        self.tree.range(entry_key(from)..entry_key(end)).map(|kv| {
-            let (k, v) = kv?;
-            let seq = u64::from_be_bytes(k.get(1..9).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]));
-            let (_, rec) = split_value(&v).ok_or_else(|| AuditError::Corrupt(format!("entry {seq} is malformed")))?;
-            serde_json::from_slice(rec).map_err(|e| AuditError::Corrupt(format!("entry {seq}: {e}")))
+        // Start at the chunk holding `from`, then take chunks in order.
+        let start = match self.tree.range(chunk_key(0)..=chunk_key(from)).next_back() {
+            Some(Ok((k, _))) => chunk_first(&k).unwrap_or(0),
+            _ => 0,
+        };
+        let chunks = if from < end { Some(self.tree.range(chunk_key(start)..chunk_key(end))) } else { None };
+        chunks.into_iter().flatten().flat_map(move |kv| -> Vec<Result<Record, AuditError>> {
+            let decoded = (|| {
+                let (k, v) = kv?;
+                let first = chunk_first(&k).ok_or_else(|| AuditError::Corrupt("a chunk key is malformed".into()))?;
+                let mut out = Vec::new();
+                for (seq, e) in (first..).zip(decode_chunk(first, &v)?) {
+                    if seq < from || seq >= end {
+                        continue;
+                    }
+                    let rec = split_entry(e).map(|(_, r)| r).unwrap_or_default();
+                    out.push(serde_json::from_slice(rec).map_err(|e| AuditError::Corrupt(format!("entry {seq}: {e}"))));
+                }
+                Ok::<_, AuditError>(out)
+            })();
+            decoded.unwrap_or_else(|e| vec![Err(e)])
         })
     }
 
@@ -371,28 +401,45 @@ impl AuditLog {
     pub fn check(&self, key: Option<&crate::PublicKey>) -> Result<u64, AuditError> {
         let n = self.committed();
         let mut t = merkle::MemoryTree::new();
-        for seq in 0..n {
-            let tampered = |message: String| AuditError::Tampered { seq: Some(seq), message };
-            let value = self.tree.get(entry_key(seq))?.ok_or_else(|| tampered("entry is missing".into()))?;
-            let (hashes, raw) = split_value(&value).ok_or_else(|| tampered("entry is malformed".into()))?;
-            let rec: Record = serde_json::from_slice(raw).map_err(|e| tampered(format!("entry does not decode: {e}")))?;
-            if rec.seq != seq || rec.canonical() != raw {
-                return Err(tampered("entry is not in canonical form or carries another seq".into()));
+        let mut seq = 0u64;
+        for kv in self.tree.scan_prefix([CHUNK_PREFIX]) {
+            let (k, value) = kv?;
+            let first = chunk_first(&k).ok_or_else(|| AuditError::Tampered { seq: Some(seq), message: "a chunk key is malformed".into() })?;
+            if first > seq && seq < n {
+                return Err(AuditError::Tampered { seq: Some(seq), message: "entry is missing".into() });
             }
-            let h = leaf_hash(raw);
-            t.push(h);
-            // The stored hashes must be the recomputed ones: the leaf, and the subtrees it completes.
-            let mut expect = vec![h];
-            for level in 1..=(seq.trailing_ones()) {
-                let lo = seq + 1 - (1u64 << level);
-                expect.push(match t.subtree(lo, seq + 1) {
-                    Ok(x) => x,
-                    Err(never) => match never {},
-                });
+            if first < seq {
+                return Err(AuditError::Tampered { seq: Some(first), message: format!("a chunk starts at entry {first}, inside the entries before {seq}") });
             }
-            if hashes.len() != 32 * expect.len() || hashes.chunks(32).zip(&expect).any(|(a, b)| a != b) {
-                return Err(tampered("entry does not match its stored hashes".into()));
+            for entry in decode_chunk(first, &value)? {
+                let tampered = |message: String| AuditError::Tampered { seq: Some(seq), message };
+                if seq >= n {
+                    return Err(tampered(format!("entry is stored past the {n} committed entries")));
+                }
+                let Some((hashes, raw)) = split_entry(entry) else { return Err(tampered("entry is malformed".into())) };
+                let rec: Record = serde_json::from_slice(raw).map_err(|e| tampered(format!("entry does not decode: {e}")))?;
+                if rec.seq != seq || rec.canonical() != raw {
+                    return Err(tampered("entry is not in canonical form or carries another seq".into()));
+                }
+                let h = leaf_hash(raw);
+                t.push(h);
+                // The stored hashes must be the recomputed ones: the leaf, and the subtrees it completes.
+                let mut expect = vec![h];
+                for level in 1..=(seq.trailing_ones()) {
+                    let lo = seq + 1 - (1u64 << level);
+                    expect.push(match t.subtree(lo, seq + 1) {
+                        Ok(x) => x,
+                        Err(never) => match never {},
+                    });
+                }
+                if hashes.len() != 32 * expect.len() || hashes.chunks(32).zip(&expect).any(|(a, b)| a != b) {
+                    return Err(tampered("entry does not match its stored hashes".into()));
+                }
+                seq += 1;
             }
+        }
+        if seq < n {
+            return Err(AuditError::Tampered { seq: Some(seq), message: format!("entry is missing: the log has {n} committed entries, the store holds {seq}") });
         }
         for head in self.heads()? {
             if head.size > n {

@@ -118,6 +118,17 @@ fn heads_every_n_entries() {
 }
 
 #[test]
+fn an_empty_log_can_be_checkpointed_and_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, log, public) = open(dir.path(), AuditConfig::default());
+    let h = log.checkpoint().unwrap();
+    assert_eq!((h.size, h.root.as_str()), (0, hex::encode(merkle::empty_root()).as_str()));
+    let mut out = Vec::new();
+    export(&log, &Filter::default(), &mut out).unwrap();
+    assert_eq!(verify_export(&mut out.as_slice(), &public, None).unwrap().entries, 0);
+}
+
+#[test]
 fn a_log_without_its_key_reads_but_does_not_sign() {
     let dir = tempfile::tempdir().unwrap();
     {
@@ -161,6 +172,70 @@ fn a_foreign_tree_is_refused() {
     db.open_tree(TREE).unwrap().insert("x", "y").unwrap();
     let e = AuditLog::open(&db, None, AuditConfig::default()).unwrap_err();
     assert!(matches!(e, AuditError::Corrupt(_)), "{e}");
+}
+
+#[test]
+fn a_store_of_the_older_format_is_refused_not_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path().join("db")).unwrap();
+    let tree = db.open_tree(TREE).unwrap();
+    // Format 1: one key per entry.
+    tree.insert("m:format", "eigenbox-audit/1").unwrap();
+    tree.insert("m:size", &1u64.to_be_bytes()).unwrap();
+    let mut k = vec![b'e'];
+    k.extend_from_slice(&0u64.to_be_bytes());
+    tree.insert(k, vec![0u8; 40]).unwrap();
+    match AuditLog::open(&db, None, AuditConfig::default()) {
+        Err(e @ AuditError::Format { .. }) => {
+            let AuditError::Format { found, expected } = &e else { unreachable!() };
+            assert_eq!((found.as_str(), expected.as_str()), ("eigenbox-audit/1", FORMAT));
+            assert!(e.to_string().contains("eigenbox-audit/1") && e.to_string().contains(FORMAT), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(tree.get("m:format").unwrap().unwrap().as_ref(), b"eigenbox-audit/1", "left as it was");
+}
+
+#[test]
+fn a_large_commit_spans_chunks_and_reads_back_across_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut leaves = MemoryTree::new();
+    {
+        let (db, log, public) = open(dir.path(), AuditConfig { batch: usize::MAX, ..AuditConfig::default() });
+        for i in 0..700 {
+            log.append(rec(i)).unwrap();
+        }
+        assert_eq!(log.commit().unwrap(), 700);
+        let tree = db.open_tree(TREE).unwrap();
+        let firsts: Vec<u64> = tree.scan_prefix([store::CHUNK_PREFIX]).keys().map(|k| store::chunk_first(&k.unwrap()).unwrap()).collect();
+        assert!(firsts.len() > 1 && firsts[0] == 0, "{firsts:?}");
+        for i in 0..700 {
+            let raw = log.raw(i).unwrap().unwrap();
+            leaves.push(merkle::leaf_hash(&raw));
+            assert_eq!(log.get(i).unwrap().unwrap(), Record { seq: i, ..rec(i) });
+        }
+        assert_eq!(log.check(Some(&public)).unwrap(), 700);
+        // Reading from inside a chunk, and across the chunk boundaries.
+        for from in [0, 1, firsts[1] - 1, firsts[1], firsts[1] + 3, 699, 700] {
+            let seqs: Vec<u64> = log.iter(from).map(|r| r.unwrap().seq).collect();
+            assert_eq!(seqs, (from..700).collect::<Vec<_>>(), "from {from}");
+        }
+        let head = log.latest_head().unwrap().unwrap();
+        let root: merkle::Hash = hex::decode(&head.root).unwrap().try_into().unwrap();
+        for seq in [0, firsts[1] - 1, firsts[1], 511, 512, 699] {
+            let proof = log.inclusion_proof(seq, 700).unwrap();
+            assert_eq!(root, leaves.root(700));
+            assert!(verify_inclusion(seq, 700, &merkle::leaf_hash(&log.raw(seq).unwrap().unwrap()), &proof, &root), "seq {seq}");
+            assert!(!verify_inclusion(seq, 700, &merkle::leaf_hash(b"forged"), &proof, &root), "seq {seq}");
+        }
+    }
+    // Reopened: the frontier comes back from the chunks, and appends go on.
+    let (_db, log, public) = open(dir.path(), AuditConfig::default());
+    assert_eq!((log.size(), log.root()), (700, leaves.root(700)));
+    assert_eq!(log.append(rec(700)).unwrap(), 700);
+    log.commit().unwrap();
+    assert_eq!(log.check(Some(&public)).unwrap(), 701);
+    assert_eq!(log.iter(699).map(|r| r.unwrap().seq).collect::<Vec<_>>(), vec![699, 700]);
 }
 
 #[test]

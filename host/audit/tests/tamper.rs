@@ -231,8 +231,8 @@ fn a_filtered_export_verifies_by_proofs() {
     assert_eq!(f.seq, Some(19), "{f}");
 }
 
-#[test]
-fn tampering_inside_the_store_is_found_by_check() {
+/// A store of 10 entries committed in two chunks, entries 0..=3 and 4..=9, with heads at 4 and 10.
+fn stored() -> (tempfile::TempDir, sled::Db, AuditLog, PublicKey, sled::Tree) {
     let dir = tempfile::tempdir().unwrap();
     let db = sled::open(dir.path().join("db")).unwrap();
     let key = LogKey::create(&dir.path().join("k")).unwrap();
@@ -240,19 +240,174 @@ fn tampering_inside_the_store_is_found_by_check() {
     let log = AuditLog::open(&db, Some(key), AuditConfig::default()).unwrap();
     for i in 0..10 {
         log.append(rec(i)).unwrap();
+        if i == 3 {
+            log.commit().unwrap();
+        }
     }
     log.commit().unwrap();
     assert_eq!(log.check(Some(&public)).unwrap(), 10);
     let tree = db.open_tree(TREE).unwrap();
-    let mut k = vec![b'e'];
-    k.extend_from_slice(&6u64.to_be_bytes());
-    let mut value = tree.get(&k).unwrap().unwrap().to_vec();
-    let text = String::from_utf8_lossy(&value).into_owned();
-    let at = text.find("\"outcome\":\"ok\"").unwrap() + "\"outcome\":\"".len();
-    value.splice(at..at + 2, b"no".iter().copied());
-    tree.insert(&k, value).unwrap();
-    match log.check(Some(&public)) {
-        Err(AuditError::Tampered { seq: Some(6), .. }) => {}
+    assert_eq!(tree.scan_prefix([store::CHUNK_PREFIX]).keys().map(|k| store::chunk_first(&k.unwrap()).unwrap()).collect::<Vec<_>>(), vec![0, 4], "one chunk per commit");
+    (dir, db, log, public, tree)
+}
+
+/// The entries of the chunk starting at `first`.
+fn entries(tree: &sled::Tree, first: u64) -> Vec<Vec<u8>> {
+    let v = tree.get(store::chunk_key(first)).unwrap().unwrap();
+    store::decode_chunk(first, &v).unwrap().into_iter().map(<[u8]>::to_vec).collect()
+}
+
+fn put(tree: &sled::Tree, first: u64, entries: &[Vec<u8>]) {
+    tree.insert(store::chunk_key(first), store::encode_chunk(entries.iter().map(Vec::as_slice)).unwrap()).unwrap();
+}
+
+/// The entry `check` blames, and its message.
+fn blamed(log: &AuditLog, public: &PublicKey) -> (u64, String) {
+    match log.check(Some(public)) {
+        Err(AuditError::Tampered { seq: Some(seq), message }) => (seq, message),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn tampering_inside_the_store_is_found_by_check() {
+    // Edited in place: the record no longer matches its stored leaf hash.
+    let (_d, _db, log, public, tree) = stored();
+    let mut es = entries(&tree, 4);
+    let at = es[2].windows(14).position(|w| w == b"mock/get_users").unwrap();
+    es[2][at + 13] = b'z';
+    put(&tree, 4, &es);
+    let (seq, message) = blamed(&log, &public);
+    assert_eq!(seq, 6, "{message}");
+    assert!(message.contains("stored hashes"), "{message}");
+
+    // Edited with its stored leaf hash recomputed: the node hashes above it no longer match.
+    let (_d, _db, log, public, tree) = stored();
+    let mut es = entries(&tree, 4);
+    let (hashes, raw) = store::split_entry(&es[1]).unwrap();
+    let mut r: Record = serde_json::from_slice(raw).unwrap();
+    r.target = "mock/delete_everything".into();
+    let raw = r.canonical();
+    let k = hashes.len() / 32 - 1;
+    let nodes: Vec<merkle::Hash> = hashes[32..].chunks(32).map(|c| c.try_into().unwrap()).collect();
+    assert_eq!(k, 1, "entry 5 completes the subtree 4..6");
+    es[1] = store::entry_value(&merkle::leaf_hash(&raw), &nodes, &raw);
+    put(&tree, 4, &es);
+    let (seq, message) = blamed(&log, &public);
+    assert_eq!(seq, 5, "{message}");
+
+    // Deleted from the middle of a chunk: the next entry now sits in its place.
+    let (_d, _db, log, public, tree) = stored();
+    let mut es = entries(&tree, 4);
+    es.remove(2);
+    put(&tree, 4, &es);
+    let (seq, message) = blamed(&log, &public);
+    assert_eq!(seq, 6, "{message}");
+    assert!(message.contains("another seq"), "{message}");
+
+    // Reordered inside a chunk.
+    let (_d, _db, log, public, tree) = stored();
+    let mut es = entries(&tree, 4);
+    es.swap(1, 2);
+    put(&tree, 4, &es);
+    assert_eq!(blamed(&log, &public).0, 5);
+
+    // Inserted: a copy of entry 2 after it, and a made-up entry past the end.
+    let (_d, _db, log, public, tree) = stored();
+    let mut es = entries(&tree, 0);
+    es.insert(3, es[2].clone());
+    put(&tree, 0, &es);
+    assert_eq!(blamed(&log, &public).0, 3);
+    let (_d, _db, log, public, tree) = stored();
+    let mut es = entries(&tree, 4);
+    es.push(es[5].clone());
+    put(&tree, 4, &es);
+    let (seq, message) = blamed(&log, &public);
+    assert_eq!(seq, 10, "{message}");
+    assert!(message.contains("past the 10 committed"), "{message}");
+
+    // Truncated: the last entries of a chunk, or a whole chunk.
+    let (_d, _db, log, public, tree) = stored();
+    let mut es = entries(&tree, 4);
+    es.truncate(3);
+    put(&tree, 4, &es);
+    let (seq, message) = blamed(&log, &public);
+    assert_eq!(seq, 7, "{message}");
+    assert!(message.contains("missing"), "{message}");
+    assert!(matches!(log.get(8), Err(AuditError::Corrupt(ref m)) if m.contains("entry 8 is missing")), "{:?}", log.get(8));
+    let (_d, _db, log, public, tree) = stored();
+    tree.remove(store::chunk_key(4)).unwrap();
+    let (seq, message) = blamed(&log, &public);
+    assert_eq!(seq, 4, "{message}");
+    assert!(matches!(log.get(5), Err(AuditError::Corrupt(_))), "{:?}", log.get(5));
+
+    // Truncated together with the size record: the signed head at 10 gives it away on reopening.
+    let (dir, db, log, public, tree) = stored();
+    let mut es = entries(&tree, 4);
+    es.truncate(3);
+    put(&tree, 4, &es);
+    tree.insert(b"m:size", &7u64.to_be_bytes()).unwrap();
+    drop(log);
+    let log = AuditLog::open(&db, Some(LogKey::load(&dir.path().join("k")).unwrap()), AuditConfig::default()).unwrap();
+    assert_eq!(log.committed(), 7);
+    let (seq, message) = blamed(&log, &public);
+    assert_eq!(seq, 7, "{message}");
+    assert!(message.contains("a signed head covers 10 entries"), "{message}");
+
+    // Moved: the second chunk stored as if it began at entry 5.
+    let (_d, _db, log, public, tree) = stored();
+    let v = tree.remove(store::chunk_key(4)).unwrap().unwrap();
+    tree.insert(store::chunk_key(5), v).unwrap();
+    assert_eq!(blamed(&log, &public).0, 4);
+}
+
+/// A way to damage a chunk's bytes.
+type Damage = fn(&mut Vec<u8>);
+
+#[test]
+fn a_corrupt_chunk_is_a_typed_error_naming_its_entries() {
+    let corruptions: Vec<(&str, Damage)> = vec![
+        ("a length prefix past the end", |v: &mut Vec<u8>| {
+            // The second entry's length prefix: after the count and the first entry.
+            let first_len = u32::from_be_bytes(v[4..8].try_into().unwrap()) as usize;
+            v[8 + first_len..12 + first_len].copy_from_slice(&u32::MAX.to_be_bytes());
+        }),
+        ("a length prefix too short for the hashes", |v: &mut Vec<u8>| v[4..8].copy_from_slice(&3u32.to_be_bytes())),
+        ("truncated in an entry", |v: &mut Vec<u8>| v.truncate(v.len() - 10)),
+        ("truncated at an entry boundary", |v: &mut Vec<u8>| {
+            let first_len = u32::from_be_bytes(v[4..8].try_into().unwrap()) as usize;
+            v.truncate(8 + first_len);
+        }),
+        ("bytes after the last entry", |v: &mut Vec<u8>| v.extend_from_slice(b"xyz")),
+        ("a count larger than the entries", |v: &mut Vec<u8>| v[..4].copy_from_slice(&1_000_000u32.to_be_bytes())),
+    ];
+    for (what, corrupt) in corruptions {
+        let (dir, db, log, public, tree) = stored();
+        let mut v = tree.get(store::chunk_key(4)).unwrap().unwrap().to_vec();
+        corrupt(&mut v);
+        tree.insert(store::chunk_key(4), v).unwrap();
+        let named = |e: AuditError| match e {
+            AuditError::Corrupt(m) if m.contains("entries 4..=9") || m.contains("entries from 4") => m,
+            other => panic!("{what}: {other:?}"),
+        };
+        named(log.get(6).unwrap_err());
+        named(log.raw(4).unwrap_err());
+        named(log.check(Some(&public)).unwrap_err());
+        named(log.iter(0).collect::<Result<Vec<_>, _>>().unwrap_err());
+        named(log.inclusion_proof(0, 10).unwrap_err());
+        named(export(&log, &Filter::default(), &mut Vec::new()).unwrap_err());
+        // The first chunk still reads.
+        assert_eq!(log.get(3).unwrap().unwrap().seq, 3, "{what}");
+        assert_eq!(log.iter(0).take(4).map(|r| r.unwrap().seq).collect::<Vec<_>>(), vec![0, 1, 2, 3], "{what}");
+        drop(log);
+        // Reopening needs the frontier, which lives in the corrupt chunk: refused, typed.
+        named(AuditLog::open(&db, Some(LogKey::load(&dir.path().join("k")).unwrap()), AuditConfig::default()).unwrap_err());
+    }
+    // A chunk too short to hold its count.
+    let (_d, _db, log, _, tree) = stored();
+    tree.insert(store::chunk_key(4), &[0u8, 0][..]).unwrap();
+    match log.get(5) {
+        Err(AuditError::Corrupt(m)) => assert!(m.contains("from 4"), "{m}"),
         other => panic!("{other:?}"),
     }
 }
