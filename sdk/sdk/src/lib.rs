@@ -80,6 +80,9 @@
 //!   snapshot/restore then skip the intermediate JSON value. Hashes and the snapshot are
 //!   cached by [`Runtime`] until the next tool call, environment function, reset or restore;
 //!   the snapshot is a compact binary encoding;
+//! - DB tables in [`Table`]s (copy-on-write rows with cached hash text; the domain is
+//!   `Clone`, and every reset clones the parsed initial state), and [`Domain::sync_tools`]
+//!   where agent and user state must be kept in line after each call;
 //! - for databases kept in struct fields, `eigenbox_sdk::db_fields!(agent: db: MyDb, user: device: MyUserDb);`
 //!   inside the `impl Domain` instead of writing the accessors by hand;
 //! - `eigenbox_sdk::export_domain!(MyDomain);` at the crate root.
