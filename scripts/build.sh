@@ -21,6 +21,7 @@ GUESTS=(
   -p eigenbox-plugin-retail        # τ²-bench retail domain
   -p eigenbox-plugin-telecom       # τ²-bench telecom domain
   -p eigenbox-example-notes        # the third-party example domain
+  -p eigenbox-plugin-user-sim      # τ²-bench user simulator (role)
   -p eigenbox-guest-hostile        # test fixtures
   -p eigenbox-guest-probe-role
   -p eigenbox-guest-wrong-world
@@ -43,3 +44,4 @@ W=target/wasm32-wasip2/release
 ./target/release/eigenbox plugin package "$W/eigenbox_plugin_retail.wasm" --manifest plugins/retail/eigenbox.toml --out dist/plugins
 ./target/release/eigenbox plugin package "$W/eigenbox_plugin_telecom.wasm" --manifest plugins/telecom/eigenbox.toml --out dist/plugins
 ./target/release/eigenbox plugin package "$W/eigenbox_example_notes.wasm" --manifest examples/notes-domain/eigenbox.toml --out dist/plugins
+./target/release/eigenbox plugin package "$W/eigenbox_plugin_user_sim.wasm" --manifest plugins/user-sim/eigenbox.toml --out dist/plugins

@@ -9,7 +9,9 @@
 //! ```
 
 mod audit_cmd;
+mod gated;
 mod policy_cmd;
+mod run_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -81,6 +83,8 @@ enum Cmd {
         /// Task set version for --task.
         #[arg(long, default_value = "v1.0")]
         version: String,
+        #[command(flatten)]
+        policy: gated::PolicyOpts,
     },
     /// List a domain's tasks.
     Tasks {
@@ -128,6 +132,8 @@ enum Cmd {
     Policy(policy_cmd::PolicyCmd),
     /// The tamper-evident audit log: show, export, verify, prove, consistency, pubkey.
     Audit(audit_cmd::AuditArgs),
+    /// Run τ² episodes (LLM agent ↔ user-simulator role ↔ domain), score them, store and export the results; a re-run resumes.
+    Run(Box<run_cmd::RunArgs>),
 }
 
 #[derive(Subcommand)]
@@ -297,19 +303,35 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Call { domain, tool, arguments, requestor, task, version } => {
+        Cmd::Call { domain, tool, arguments, requestor, task, version, policy } => {
             let host = Host::new(g)?;
             let loaded = host.domain(&domain)?;
+            let gate = gated::gate(&policy, &host.store)?;
             let mut env = WasmDomainEnv::new(host.rt.handle(), loaded)?;
             if let Some(task_id) = task {
                 let set = TaskSet::load(&host.plugins.data_dir(&domain), parse_version(&version)?, None)?;
                 let task = set.get(&task_id).with_context(|| format!("no task `{task_id}` in {}", set.path.display()))?;
                 eigenbox_tau2::initialise_episode(&mut env, Some(task), true).map_err(|e| anyhow::anyhow!("{e}"))?;
             }
-            let r = host.rt.block_on(env.instance().call_tool(requestor.into(), &tool, &arguments))?;
-            let (text, error) = match r {
-                Ok(t) => (t, false),
-                Err(e) => (format!("Error: {}", e.message), true),
+            let (text, error) = match &gate {
+                Some(gate) => {
+                    let (assistant, user) = gated::actors();
+                    let episode = gated::episode(gate, &policy, None, format!("call-{}", std::process::id()));
+                    let mut gated_env = eigenbox_episode::GatedEnv::new(env, episode, &domain, assistant, user);
+                    let args: Value = serde_json::from_str(&arguments).with_context(|| format!("arguments are not JSON: {arguments}"))?;
+                    let who = match requestor {
+                        Who::User => eigenbox_tau2::Requestor::User,
+                        Who::Assistant => eigenbox_tau2::Requestor::Assistant,
+                    };
+                    let r = eigenbox_tau2::DomainEnv::call_tool(&mut gated_env, who, &tool, &args)?;
+                    gate.commit()?;
+                    env = gated_env.into_inner();
+                    r
+                }
+                None => match host.rt.block_on(env.instance().call_tool(requestor.into(), &tool, &arguments))? {
+                    Ok(t) => (t, false),
+                    Err(e) => (format!("Error: {}", e.message), true),
+                },
             };
             let agent = host.rt.block_on(env.instance().state_hash(DbSide::Assistant))?;
             let user = host.rt.block_on(env.instance().state_hash(DbSide::User))?;
@@ -331,6 +353,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Conformance { dir, data, domain } => conformance(g, &dir, data.as_deref(), domain.as_deref()),
         Cmd::Policy(cmd) => policy_cmd::run(cmd),
         Cmd::Audit(args) => audit_cmd::run(args, &g.store),
+        Cmd::Run(args) => run_cmd::run(g, *args),
         Cmd::Runs => {
             let store = Store::open(&g.store)?;
             for r in store.runs()? {

@@ -154,3 +154,39 @@ fn a_corrupt_or_foreign_store_is_a_clear_error() {
     assert!(text(&o).1.contains("is not an eigenbox store"), "{}", text(&o).1);
     assert!(!text(&o).1.contains("panicked"));
 }
+
+/// `call --policy`: the call passes the policy gate and lands in the store's audit log.
+#[test]
+fn calls_under_a_policy_are_decided_and_audited() {
+    let env = Env::new();
+    let strict = workspace_root().join("config/policy/examples/strict.cedar");
+    let strict = strict.to_str().unwrap();
+    let write = "{\"user_id\": \"user_1\", \"title\": \"x\"}";
+    let o = env.run(&["audit", "init"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+
+    let o = env.run(&["call", "mock", "create_task", write, "--policy", strict, "--as-user", "user_1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o).1);
+    assert!(text(&o).0.starts_with("Error: denied by policy rule `write-needs-confirmation`"), "{}", text(&o).0);
+
+    let o = env.run(&["call", "mock", "create_task", write, "--policy", strict, "--as-user", "user_2", "--confirmed"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).0.starts_with("Error: denied by policy rule `writes-only-for-authenticated-user`"), "{}", text(&o).0);
+
+    let o = env.run(&["call", "mock", "create_task", write, "--policy", strict, "--as-user", "user_1", "--confirmed"]);
+    assert!(o.status.success(), "{}{}", text(&o).0, text(&o).1);
+    assert!(text(&o).0.contains("task_2"), "{}", text(&o).0);
+
+    // Without --policy, --as-user is refused rather than silently ignored.
+    let o = env.run(&["call", "mock", "get_users", "{}", "--as-user", "user_1"]);
+    assert_eq!(o.status.code(), Some(2));
+
+    let o = env.run(&["audit", "show"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains("mock/create_task")).collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[0].contains("write-needs-confirmation") && lines[2].contains("ok"), "{out}");
+    let o = env.run(&["audit", "check"]);
+    assert!(o.status.success(), "{}{}", text(&o).0, text(&o).1);
+}

@@ -21,6 +21,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod gated;
+pub use gated::GatedEnv;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -1,0 +1,166 @@
+//! `eigenbox run` end to end against a fake OpenAI-compatible server: episodes with the LLM agent
+//! and the user-simulator role, results stored and exported, resume after a re-run and after a
+//! kill.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use eigenbox_tests::workspace_root;
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+const GRANTS: &str = "[[component]]\nid = \"eigenbox:user-sim\"\n[component.capabilities]\nllm = [\"*\"]\ntools = [\"*/*\"]\n";
+
+impl Env {
+    fn new() -> Env {
+        let env = Env { dir: tempfile::tempdir().unwrap() };
+        let w = workspace_root().join("target/wasm32-wasip2/release");
+        for (wasm, manifest) in [("eigenbox_plugin_mock.wasm", "plugins/mock/eigenbox.toml"), ("eigenbox_plugin_user_sim.wasm", "plugins/user-sim/eigenbox.toml")] {
+            let o = env.command(&[
+                "plugin",
+                "package",
+                w.join(wasm).to_str().unwrap(),
+                "--manifest",
+                workspace_root().join(manifest).to_str().unwrap(),
+                "--out",
+                env.plugins().to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+            assert!(o.status.success(), "package failed: {}", String::from_utf8_lossy(&o.stderr));
+        }
+        std::fs::write(env.dir.path().join("grants.toml"), GRANTS).unwrap();
+        env
+    }
+    fn plugins(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+    fn out(&self) -> PathBuf {
+        self.dir.path().join("results.json")
+    }
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_eigenbox"));
+        c.args(args)
+            .env("EIGENBOX_PLUGINS", self.plugins())
+            .env("EIGENBOX_GRANTS", self.dir.path().join("grants.toml"))
+            .env("EIGENBOX_STORE", self.dir.path().join("store"))
+            .env_remove("RUST_LOG");
+        c
+    }
+    fn run(&self, server: &str, tasks: &[&str], trials: u32, concurrency: u32) -> Command {
+        let agent = format!("{server}/v1#agent-model");
+        let user = format!("{server}/v1#user-model");
+        let (trials, concurrency, out) = (trials.to_string(), concurrency.to_string(), self.out());
+        let mut args = vec!["run", "--domain", "mock", "--agent", &agent, "--user", &user, "--trials", &trials, "--concurrency", &concurrency];
+        for t in tasks {
+            args.extend(["--task", t]);
+        }
+        args.extend(["--out", out.to_str().unwrap()]);
+        self.command(&args)
+    }
+}
+
+fn completion(content: &str) -> Value {
+    json!({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+           "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+           "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}})
+}
+
+async fn server(delay: Duration) -> MockServer {
+    let s = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion("Thanks, that is all. ###STOP###")).set_delay(delay))
+        .mount(&s)
+        .await;
+    s
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn results(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+async fn requests(s: &MockServer) -> usize {
+    s.received_requests().await.map(|r| r.len()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_stores_exports_and_resumes() {
+    let env = Env::new();
+    let s = server(Duration::ZERO).await;
+    let o = env.run(&s.uri(), &["create_task_1", "update_task_1"], 2, 2).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("4 episode(s) (4 run now, 0 resumed)"), "{}", text(&o));
+    // One user-simulator call per episode (the user stops at once); the agent never speaks.
+    assert_eq!(requests(&s).await, 4);
+    let r = results(&env.out());
+    let eps = r["episodes"].as_array().unwrap();
+    assert_eq!(eps.len(), 4);
+    for e in eps {
+        assert_eq!(e["episode"]["termination_reason"], json!("user_stop"), "{e}");
+        let m = &e["episode"]["messages"];
+        assert_eq!(m[0]["content"], json!("Hi! How can I help you today?"));
+        assert_eq!(m[1]["role"], json!("user"));
+        assert_eq!(m[1]["content"], json!("Thanks, that is all. ###STOP###"));
+        // Scored: the reference actions were never taken, so the DB check fails.
+        assert_eq!(e["reward"], json!(0.0), "{e}");
+        assert_eq!(e["evaluation"]["reward_info"]["db_check"]["db_match"], json!(false));
+    }
+    assert_eq!(r["metrics"]["pass_hat_ks"]["1"], json!(0.0));
+    // The request the user simulator sent: the reference's prompt, the greeting as the user's turn.
+    let req: Value = serde_json::from_slice(&s.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(req["model"], json!("user-model"));
+    assert!(req["messages"][0]["content"].as_str().unwrap().starts_with("# User Simulation Guidelines"), "{req}");
+    assert_eq!(req["messages"][1], json!({"role": "user", "content": "Hi! How can I help you today?"}));
+
+    // Same parameters, one more trial: only the new trials run.
+    let o = env.run(&s.uri(), &["create_task_1", "update_task_1"], 3, 2).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("6 episode(s) (2 run now, 4 resumed)"), "{}", text(&o));
+    assert_eq!(requests(&s).await, 6);
+    assert_eq!(results(&env.out())["episodes"].as_array().unwrap().len(), 6);
+
+    // A bad task id is a clear error.
+    let o = env.run(&s.uri(), &["no_such_task"], 1, 1).output().unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("no task `no_such_task`"), "{}", text(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_run_continues_from_its_finished_episodes() {
+    let env = Env::new();
+    let s = server(Duration::from_millis(300)).await;
+    let tasks = ["create_task_1", "update_task_1", "update_task_with_message_history"];
+    let mut child = env.run(&s.uri(), &tasks, 2, 1).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let started = Instant::now();
+    while requests(&s).await < 4 {
+        assert!(started.elapsed() < Duration::from_secs(120), "the run made no progress");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = requests(&s).await;
+    assert!(before < 6, "the run finished before the kill");
+
+    let o = env.run(&s.uri(), &tasks, 2, 1).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    let resumed: usize = out.split(" run now, ").nth(1).and_then(|t| t.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{out}"));
+    assert!(resumed >= 1, "nothing was kept from the killed run: {out}");
+    assert!(out.contains(&format!("6 episode(s) ({} run now, {resumed} resumed)", 6 - resumed)), "{out}");
+    // Only the episodes not finished before the kill asked the model again.
+    assert_eq!(requests(&s).await - before, 6 - resumed);
+    assert_eq!(results(&env.out())["episodes"].as_array().unwrap().len(), 6);
+}
