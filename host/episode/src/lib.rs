@@ -180,27 +180,9 @@ impl DomainEnv for WasmDomainEnv {
 
     fn tools(&mut self) -> Result<Vec<ToolSpec>, EnvError> {
         let tools = self.handle.block_on(self.inst.tools())?;
-        tools
-            .into_iter()
-            .map(|t| {
-                let parameters: Value = serde_json::from_str(&t.parameters)
-                    .map_err(|e| EnvError::Domain(format!("tool `{}` has a parameters schema that is not JSON: {e}", t.name)))?;
-                Ok(ToolSpec {
-                    name: t.name,
-                    description: t.description,
-                    parameters,
-                    requestor: if t.requestor == WitRequestor::User { Requestor::User } else { Requestor::Assistant },
-                    kind: Some(match t.kind {
-                        eigenbox_runtime::ToolKind::Read => ToolKind::Read,
-                        eigenbox_runtime::ToolKind::Write => ToolKind::Write,
-                        eigenbox_runtime::ToolKind::Think => ToolKind::Think,
-                        eigenbox_runtime::ToolKind::Generic => ToolKind::Generic,
-                    }),
-                    mutates_state: Some(t.mutates_state),
-                })
-            })
-            .collect()
+        tools.into_iter().map(|t| tool_spec_from_wit(t).map_err(EnvError::Domain)).collect()
     }
+
 
     fn call_tool(&mut self, requestor: Requestor, name: &str, arguments: &Value) -> Result<(String, bool), EnvError> {
         let args = arguments.to_string();
@@ -237,6 +219,26 @@ impl DomainEnv for WasmDomainEnv {
         }
         Ok(self.handle.block_on(self.inst.is_mutating(WitRequestor::User, name))?)
     }
+}
+
+/// A tool as the WIT describes it, as the τ² data model does (the schema parsed from its JSON
+/// text); an error names a tool whose schema is not JSON.
+pub fn tool_spec_from_wit(t: eigenbox_runtime::ToolSpec) -> Result<ToolSpec, String> {
+    let parameters: Value =
+        serde_json::from_str(&t.parameters).map_err(|e| format!("tool `{}` has a parameters schema that is not JSON: {e}", t.name))?;
+    Ok(ToolSpec {
+        name: t.name,
+        description: t.description,
+        parameters,
+        requestor: if t.requestor == WitRequestor::User { Requestor::User } else { Requestor::Assistant },
+        kind: Some(match t.kind {
+            eigenbox_runtime::ToolKind::Read => ToolKind::Read,
+            eigenbox_runtime::ToolKind::Write => ToolKind::Write,
+            eigenbox_runtime::ToolKind::Think => ToolKind::Think,
+            eigenbox_runtime::ToolKind::Generic => ToolKind::Generic,
+        }),
+        mutates_state: Some(t.mutates_state),
+    })
 }
 
 /// One executed reference action.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use eigenbox_runtime::{DomainInstance, EnvCall, LoadedComponent, Requestor as WitRequestor};
-use eigenbox_tau2::{decode_or_string, plan_episode, py_json_eq, Requestor, Task, ToolCall, ToolKind, ToolSpec};
+use eigenbox_tau2::{decode_or_string, plan_episode, py_json_eq, Requestor, Task, ToolCall, ToolSpec};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
@@ -96,21 +96,7 @@ impl WasmEnv {
 }
 
 fn tool_from_wit(t: eigenbox_runtime::ToolSpec) -> Result<ToolSpec, EnvFailure> {
-    let parameters: Value = serde_json::from_str(&t.parameters)
-        .map_err(|e| EnvFailure::Sandbox(format!("tool `{}` has a parameters schema that is not JSON: {e}", t.name)))?;
-    Ok(ToolSpec {
-        name: t.name,
-        description: t.description,
-        parameters,
-        requestor: if t.requestor == WitRequestor::User { Requestor::User } else { Requestor::Assistant },
-        kind: Some(match t.kind {
-            eigenbox_runtime::ToolKind::Read => ToolKind::Read,
-            eigenbox_runtime::ToolKind::Write => ToolKind::Write,
-            eigenbox_runtime::ToolKind::Think => ToolKind::Think,
-            eigenbox_runtime::ToolKind::Generic => ToolKind::Generic,
-        }),
-        mutates_state: Some(t.mutates_state),
-    })
+    eigenbox_episode::tool_spec_from_wit(t).map_err(EnvFailure::Sandbox)
 }
 
 impl Environment for WasmEnv {
