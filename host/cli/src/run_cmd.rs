@@ -80,6 +80,8 @@ pub struct RunArgs {
     /// Where to write the results (default `.eigenbox/results/<run key>.json`).
     #[arg(long)]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    gate: crate::gated::PolicyOpts,
 }
 
 /// `(base URL, model)` of an `--agent` / `--user` value.
@@ -192,6 +194,9 @@ pub fn run(g: &Global, args: RunArgs) -> Result<ExitCode> {
     pb.set_message(pass1(&done));
 
     let tools = host.rt.block_on(async { WasmEnv::new(domain.clone()).await?.tools().await })?;
+    // `--policy`: every agent and user tool call of every episode is decided and audited.
+    let gate = crate::gated::gate(&args.gate, &host.store)?;
+    let gate_opts = args.gate.clone();
     let config = EpisodeConfig { max_steps: args.max_steps, max_errors: args.max_errors, ..EpisodeConfig::default() };
     let agent_sampling = SamplingConfig { temperature: Some(args.agent_temperature), max_tokens: args.max_tokens, ..Default::default() };
     let user_sampling = SamplingConfig { temperature: Some(args.user_temperature), max_tokens: args.max_tokens, ..Default::default() };
@@ -205,6 +210,12 @@ pub fn run(g: &Global, args: RunArgs) -> Result<ExitCode> {
             |(task, trial)| {
                 let ctx = ctx.clone();
                 let seed = args.seed + u64::from(trial);
+                let gated = gate.as_ref().map(|g| {
+                    let episode = crate::gated::episode(g, &gate_opts, Some(run_id.clone()), format!("{}/{trial}", task.id));
+                    let (assistant, user) = crate::gated::actors();
+                    let pg: Arc<dyn eigenbox_orchestrator::ToolGate> = Arc::new(eigenbox_orchestrator::PolicyGate::new(episode, &args.domain, &ctx.5, assistant, user));
+                    pg
+                });
                 async move {
                     let (domain, sim, agent_llm, user_llm, policy, tools, config, scorer, name, agent_model, user_model) = &*ctx;
                     let episode = async {
@@ -214,7 +225,7 @@ pub fn run(g: &Global, args: RunArgs) -> Result<ExitCode> {
                         let mut user = RoleUser::new(sim.clone(), user_config, user_llm.clone(), Some((name.as_str(), env.shared())))
                             .await
                             .map_err(|e| format!("user simulator: {e}"))?;
-                        let config = EpisodeConfig { seed: Some(seed), ..config.clone() };
+                        let config = EpisodeConfig { seed: Some(seed), gate: gated, ..config.clone() };
                         Ok::<_, String>(run_episode(&task, &mut agent, &mut user, &mut env, &config).await)
                     }
                     .await
@@ -240,6 +251,9 @@ pub fn run(g: &Global, args: RunArgs) -> Result<ExitCode> {
         .await
     });
     pb.finish_and_clear();
+    if let Some(g) = &gate {
+        g.commit().context("committing the audit log")?;
+    }
     if !store_errors.is_empty() {
         bail!("could not store {} episode(s): {}", store_errors.len(), store_errors.join("; "));
     }

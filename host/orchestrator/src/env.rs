@@ -62,6 +62,8 @@ pub trait ToolGate: Send + Sync {
     fn before(&self, task_id: &str, call: &ToolCall) -> GateDecision;
     /// Observe the outcome of an allowed call.
     fn after(&self, _task_id: &str, _call: &ToolCall, _result: &ToolResult) {}
+    /// A message the user sent (for rules that need the user's explicit confirmation).
+    fn user_message(&self, _task_id: &str, _text: &str) {}
 }
 
 fn wit_req(r: Requestor) -> WitRequestor {

@@ -317,6 +317,9 @@ impl<'a, A: Agent + ?Sized, U: UserSim + ?Sized, E: Environment + ?Sized> Loop<'
                     self.done = true;
                     self.reason = Some(TerminationReason::UserStop);
                 }
+                if let (Some(g), Some(text)) = (&self.config.gate, m.content.get()) {
+                    g.user_message(&self.task.id, text);
+                }
                 self.to = if m.is_tool_call() { Role::Env } else { Role::Agent };
                 self.from = Role::User;
                 self.message = Message::User(m);

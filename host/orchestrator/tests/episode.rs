@@ -471,3 +471,35 @@ async fn replay_agent_reproduces_a_recorded_dialogue() {
     assert_eq!(strip(&e.messages), strip(&recorded));
     assert_eq!(env.db.get("z"), Some(&json!(3)));
 }
+
+/// The host's policy gate in the loop (`PolicyGate`, strict example policy): the agent's write
+/// before the user said yes is denied with the rule's name and counts as a tool error; after
+/// the user's "yes" the same write runs; every call is in the audit log.
+#[tokio::test]
+async fn the_policy_gate_waits_for_the_users_confirmation_and_audits_each_call() {
+    use eigenbox_audit::{AuditConfig, AuditLog, Outcome};
+    use eigenbox_gate::{Actor, EpisodeInfo, Gate};
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path().join("db")).unwrap();
+    let log = Arc::new(AuditLog::open(&db, None, AuditConfig::default()).unwrap());
+    let policy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/policy/examples/strict.cedar");
+    let engine = eigenbox_policy::Engine::load(&[policy], None).unwrap();
+    let gate = Arc::new(Gate::new(Arc::new(engine), Some(log.clone())));
+    let episode = gate.episode(EpisodeInfo { run: None, episode: "ep-1".into(), user: None });
+    let mut env = Kv::default();
+    let tools = env.tools().await.unwrap();
+    let pg = eigenbox_orchestrator::PolicyGate::new(episode, "kv", &tools, Actor::agent("assistant", "assistant"), Actor::agent("user", "user"));
+    let cfg = EpisodeConfig { gate: Some(Arc::new(pg)), ..config() };
+    let mut a = agent(|seen| Ok(if matches!(seen.last(), Some(Message::User(_))) { calls(&[("set", json!({"key": "k", "value": 1}))]) } else { text("done") }));
+    let e = run_episode(&task(), &mut a, &mut ReplayUser::script(&["set k to 1", "yes, go ahead", "###STOP###"]), &mut env, &cfg).await;
+    assert_eq!(e.termination_reason, TerminationReason::UserStop);
+    assert_eq!(e.num_errors, 1);
+    let tool_texts: Vec<&str> = e.messages.iter().filter(|m| matches!(m, Message::Tool(_))).filter_map(|m| m.content()).collect();
+    assert_eq!(tool_texts.len(), 2);
+    assert!(tool_texts[0].starts_with("Error: denied by policy rule `write-needs-confirmation`"), "{}", tool_texts[0]);
+    assert_eq!(tool_texts[1], "ok");
+    assert_eq!(env.db.get("k"), Some(&json!(1)));
+    gate.commit().unwrap();
+    let rows: Vec<(String, Outcome)> = log.iter(0).map(|r| r.map(|r| (r.target, r.outcome))).collect::<Result<_, _>>().unwrap();
+    assert_eq!(rows, vec![("kv/set".to_string(), Outcome::Denied), ("kv/set".to_string(), Outcome::Ok)]);
+}
