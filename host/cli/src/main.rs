@@ -12,6 +12,7 @@ mod audit_cmd;
 mod gated;
 mod policy_cmd;
 mod run_cmd;
+mod score_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -134,6 +135,8 @@ enum Cmd {
     Audit(audit_cmd::AuditArgs),
     /// Run τ² episodes (LLM agent ↔ user-simulator role ↔ domain), score them, store and export the results; a re-run resumes.
     Run(Box<run_cmd::RunArgs>),
+    /// Re-score the episodes of an `eigenbox run` results file with this build's evaluator.
+    Score(score_cmd::ScoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -354,6 +357,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Policy(cmd) => policy_cmd::run(cmd),
         Cmd::Audit(args) => audit_cmd::run(args, &g.store),
         Cmd::Run(args) => run_cmd::run(g, *args),
+        Cmd::Score(args) => score_cmd::run(g, args),
         Cmd::Runs => {
             let store = Store::open(&g.store)?;
             for r in store.runs()? {

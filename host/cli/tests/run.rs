@@ -117,6 +117,24 @@ async fn run_stores_exports_and_resumes() {
         assert_eq!(e["evaluation"]["reward_info"]["db_check"]["db_match"], json!(false));
     }
     assert_eq!(r["metrics"]["pass_hat_ks"]["1"], json!(0.0));
+
+    // `eigenbox score` re-scores the file with this build: nothing changes ...
+    let o = env.command(&["score", env.out().to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("4 episode(s) re-scored, 0 reward(s) changed"), "{}", text(&o));
+    // ... unless the file's rewards were not the evaluator's.
+    let mut forged = results(&env.out());
+    forged["episodes"][0]["reward"] = json!(1.0);
+    std::fs::write(env.out(), serde_json::to_vec(&forged).unwrap()).unwrap();
+    let o = env.command(&["score", env.out().to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("1 reward(s) changed"), "{}", text(&o));
+    assert_eq!(results(&env.out())["episodes"][0]["reward"], json!(0.0));
+    let not_results = env.dir.path().join("other.json");
+    std::fs::write(&not_results, "{\"a\": 1}").unwrap();
+    let o = env.command(&["score", not_results.to_str().unwrap()]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("not a results file"), "{}", text(&o));
     // The request the user simulator sent: the reference's prompt, the greeting as the user's turn.
     let req: Value = serde_json::from_slice(&s.received_requests().await.unwrap()[0].body).unwrap();
     assert_eq!(req["model"], json!("user-model"));
