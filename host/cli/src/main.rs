@@ -12,6 +12,7 @@ mod audit_cmd;
 mod gated;
 mod policy_cmd;
 mod run_cmd;
+mod report_cmd;
 mod score_cmd;
 
 use std::path::{Path, PathBuf};
@@ -137,6 +138,8 @@ enum Cmd {
     Run(Box<run_cmd::RunArgs>),
     /// Re-score the episodes of an `eigenbox run` results file with this build's evaluator.
     Score(score_cmd::ScoreArgs),
+    /// Write an HTML report of an `eigenbox run` results file (pass^k curve, failure breakdown, per-task trials).
+    Report(report_cmd::ReportArgs),
 }
 
 #[derive(Subcommand)]
@@ -358,6 +361,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Audit(args) => audit_cmd::run(args, &g.store),
         Cmd::Run(args) => run_cmd::run(g, *args),
         Cmd::Score(args) => score_cmd::run(g, args),
+        Cmd::Report(args) => report_cmd::run(args),
         Cmd::Runs => {
             let store = Store::open(&g.store)?;
             for r in store.runs()? {

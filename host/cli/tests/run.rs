@@ -130,11 +130,23 @@ async fn run_stores_exports_and_resumes() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("1 reward(s) changed"), "{}", text(&o));
     assert_eq!(results(&env.out())["episodes"][0]["reward"], json!(0.0));
+    // `eigenbox report`: the HTML report of the file.
+    let html_path = env.dir.path().join("report.html");
+    let o = env.command(&["report", env.out().to_str().unwrap(), "--out", html_path.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.contains("<svg") && html.contains("pass^1 = 0.000"), "no pass^k curve");
+    // Every episode failed the DB check and ended with the user's stop: both breakdowns say so.
+    assert!(html.contains("<td>DB</td><td>4</td>"), "{html}");
+    assert!(html.contains("<td>user_stop</td><td>4</td>"), "{html}");
+    assert!(html.contains("create_task_1") && html.contains("update_task_1"));
     let not_results = env.dir.path().join("other.json");
     std::fs::write(&not_results, "{\"a\": 1}").unwrap();
-    let o = env.command(&["score", not_results.to_str().unwrap()]).output().unwrap();
-    assert!(!o.status.success());
-    assert!(text(&o).contains("not a results file"), "{}", text(&o));
+    for cmd in ["score", "report"] {
+        let o = env.command(&[cmd, not_results.to_str().unwrap()]).output().unwrap();
+        assert!(!o.status.success());
+        assert!(text(&o).contains("not a results file"), "{cmd}: {}", text(&o));
+    }
     // The request the user simulator sent: the reference's prompt, the greeting as the user's turn.
     let req: Value = serde_json::from_slice(&s.received_requests().await.unwrap()[0].body).unwrap();
     assert_eq!(req["model"], json!("user-model"));
