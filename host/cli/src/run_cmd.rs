@@ -193,6 +193,15 @@ pub fn run(g: &Global, args: RunArgs) -> Result<ExitCode> {
     pb.set_position(resumed as u64);
     pb.set_message(pass1(&done));
 
+    // Freeze the domain's initial state once: every episode (and every gold environment the
+    // scorer builds) then starts from a copy-on-write image instead of parsing the domain's data.
+    let original_sha = domain.sha256().to_string();
+    let domain = host
+        .rt
+        .block_on(domain.freeze(eigenbox_runtime::EpisodeInit { agent_data: None, user_data: None, actions: Vec::new() }))
+        .map(|f| f.component().clone())
+        .with_context(|| format!("freezing the initial state of `{}`", args.domain))?;
+    debug_assert_eq!(domain.sha256(), original_sha);
     let tools = host.rt.block_on(async { WasmEnv::new(domain.clone()).await?.tools().await })?;
     // `--policy`: every agent and user tool call of every episode is decided and audited.
     let gate = crate::gated::gate(&args.gate, &host.store)?;
