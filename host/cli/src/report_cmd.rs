@@ -131,8 +131,8 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
         episodes.len(),
         per_task.len(),
         num("avg_reward"),
-        esc(&params.pointer("/agent/model").and_then(Value::as_str).unwrap_or("?").to_string()),
-        esc(&params.pointer("/user/model").and_then(Value::as_str).unwrap_or("?").to_string()),
+        esc(params.pointer("/agent/model").and_then(Value::as_str).unwrap_or("?")),
+        esc(params.pointer("/user/model").and_then(Value::as_str).unwrap_or("?")),
         esc(&args.results.display().to_string())
     );
     html.push_str("<h2>pass^k</h2>");
