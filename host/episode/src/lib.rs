@@ -124,7 +124,8 @@ impl PluginDir {
     }
 }
 
-fn wit_req(r: Requestor) -> WitRequestor {
+/// The runtime's (WIT) requestor for a τ² requestor.
+pub fn wit_req(r: Requestor) -> WitRequestor {
     match r {
         Requestor::User => WitRequestor::User,
         _ => WitRequestor::Assistant,

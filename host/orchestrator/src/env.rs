@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use eigenbox_runtime::{DomainInstance, EnvCall, LoadedComponent, Requestor as WitRequestor};
+use eigenbox_episode::wit_req;
+use eigenbox_runtime::{DomainInstance, EnvCall, LoadedComponent};
 use eigenbox_tau2::{decode_or_string, plan_episode, py_json_eq, Requestor, Task, ToolCall, ToolSpec};
 use serde_json::Value;
 use tokio::sync::Mutex;
@@ -64,13 +65,6 @@ pub trait ToolGate: Send + Sync {
     fn after(&self, _task_id: &str, _call: &ToolCall, _result: &ToolResult) {}
     /// A message the user sent (for rules that need the user's explicit confirmation).
     fn user_message(&self, _task_id: &str, _text: &str) {}
-}
-
-fn wit_req(r: Requestor) -> WitRequestor {
-    match r {
-        Requestor::User => WitRequestor::User,
-        Requestor::Assistant => WitRequestor::Assistant,
-    }
 }
 
 fn sandbox(e: impl std::fmt::Display) -> EnvFailure {

@@ -163,12 +163,14 @@ pub(crate) async fn freeze(loaded: &Arc<LoadedComponent>, setup: Setup<'_>) -> R
         Ok(Ok(())) => {}
     }
     // Warm what a fresh instance would otherwise compute on first use, so every instance made
-    // from the frozen state starts with it: the state hashes (a domain may cache them in memory;
-    // `restore` drops such caches) and, host-side, which tools write.
+    // from the frozen state starts with it: the state text (a domain may cache it in memory,
+    // as the SDK's tables do per row; `restore` drops such caches; the host hashes
+    // `state-json` itself, so the guest's own hash is not warmed) and, host-side, which tools
+    // write.
     let api = bindings.eigenbox_domain_domain();
     for side in [DbSide::Assistant, DbSide::User] {
         arm(&mut store, &origin);
-        api.call_state_hash(&mut store, side).await.map_err(|e| classify(e, &store, &origin))?;
+        api.call_state_json(&mut store, side).await.map_err(|e| classify(e, &store, &origin))?;
     }
     arm(&mut store, &origin);
     let tools = api.call_tools(&mut store).await.map_err(|e| classify(e, &store, &origin))?;
