@@ -56,6 +56,7 @@
 #![warn(missing_docs)]
 
 mod budget;
+mod compiled;
 mod convert;
 mod error;
 
@@ -321,9 +322,17 @@ fn action_index(a: Action) -> usize {
 }
 
 /// Split the rules by the actions and principal types their scopes can match.
-fn slice(set: &PolicySet, schema: &Schema, t: &Types) -> Result<[[(PolicySet, convert::Usage); 2]; 4], PolicyError> {
+type Slices = [[(PolicySet, convert::Usage, Option<compiled::Compiled>); 2]; 4];
+
+fn slice(set: &PolicySet, schema: &Schema, t: &Types) -> Result<Slices, PolicyError> {
     let actions = Entities::from_entities([], Some(schema)).map_err(|e| PolicyError::Internal(format!("schema actions: {e}")))?;
-    let mut out: [[(PolicySet, convert::Usage); 2]; 4] = Default::default();
+    let mut out: Slices = Default::default();
+    // Each action's ancestors in the schema's action hierarchy (itself included), for the
+    // compiled fast path's `action in ...`.
+    let ancestors: [HashSet<String>; 4] = std::array::from_fn(|i| {
+        let action = &t.actions[i];
+        actions.iter().map(|e| e.uid()).filter(|g| g == action || actions.is_ancestor_of(g, action)).map(|g| g.id().unescaped().to_string()).collect()
+    });
     for (ai, action) in t.actions.iter().enumerate() {
         for (pi, ptype) in [&t.agent, &t.component].into_iter().enumerate() {
             for p in set.policies() {
@@ -342,6 +351,8 @@ fn slice(set: &PolicySet, schema: &Schema, t: &Types) -> Result<[[(PolicySet, co
                 }
             }
             out[ai][pi].1 = convert::Usage::of(out[ai][pi].0.policies());
+            let rules: Option<Vec<(String, serde_json::Value)>> = out[ai][pi].0.policies().map(|p| p.to_json().ok().map(|j| (p.id().to_string(), j))).collect();
+            out[ai][pi].2 = rules.and_then(|r| compiled::Compiled::new(&r, ancestors.clone()));
         }
     }
     Ok(out)
@@ -354,7 +365,9 @@ pub struct Engine {
     policies: PolicySet,
     /// The rules whose scope can match, per action and principal kind (component = index 1):
     /// Cedar evaluates every rule it is given, so each request gets only its slice.
-    slices: [[(PolicySet, convert::Usage); 2]; 4],
+    slices: Slices,
+    /// Entity type names as strings, for the compiled fast path.
+    type_names: compiled::TypeNames,
     rules: HashMap<PolicyId, RuleInfo>,
     hash: String,
     files: Vec<String>,
@@ -493,9 +506,20 @@ impl Engine {
         }
         let types = Types::new()?;
         let slices = slice(&set, &schema, &types)?;
+        let type_names = compiled::TypeNames {
+            component: types.component.to_string(),
+            agent: types.agent.to_string(),
+            role: types.role.to_string(),
+            tool: types.tool.to_string(),
+            domain: types.domain.to_string(),
+            model: types.model.to_string(),
+            capability: types.capability.to_string(),
+            action: types.actions[0].type_name().to_string(),
+        };
         Ok(Engine {
             schema,
             slices,
+            type_names,
             policies: set,
             rules,
             hash: hex::encode(hasher.finalize()),
@@ -598,7 +622,39 @@ impl Engine {
     }
 
     fn decide_here(&self, req: &Request<'_>) -> Result<Decision, PolicyError> {
-        let (slice, usage) = &self.slices[action_index(req.action)][usize::from(matches!(req.principal, Principal::Component { .. }))];
+        let (_, _, fast) = &self.slices[action_index(req.action)][usize::from(matches!(req.principal, Principal::Component { .. }))];
+        if let Some(fast) = fast {
+            // Anything the fast path cannot decide exactly (an error, say) goes to Cedar.
+            if let Ok((allow, rules)) = fast.decide(req, &self.type_names) {
+                return Ok(self.decision(req, allow, rules));
+            }
+        }
+        self.decide_cedar(req)
+    }
+
+    /// Decide one request with Cedar's evaluator only, bypassing the compiled fast path. The
+    /// answer is the same as [`Engine::decide`]'s (a differential test holds the two together);
+    /// this exists for that test, for benchmarks, and for auditors who want Cedar's own verdict.
+    pub fn decide_with_cedar(&self, req: &Request<'_>) -> Result<Decision, PolicyError> {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.decide_cedar(req))
+    }
+
+    /// The compiled fast path's answer alone: `None` when this request's rules are not
+    /// compiled or the fast path hands the request to Cedar (for the differential test).
+    #[doc(hidden)]
+    pub fn decide_compiled_only(&self, req: &Request<'_>) -> Option<Decision> {
+        let (_, _, fast) = &self.slices[action_index(req.action)][usize::from(matches!(req.principal, Principal::Component { .. }))];
+        let (allow, rules) = fast.as_ref()?.decide(req, &self.type_names).ok()?;
+        Some(self.decision(req, allow, rules))
+    }
+
+    /// Whether rules for this action and principal kind run on the compiled fast path.
+    pub fn is_compiled(&self, action: Action, component: bool) -> bool {
+        self.slices[action_index(action)][usize::from(component)].2.is_some()
+    }
+
+    fn decide_cedar(&self, req: &Request<'_>) -> Result<Decision, PolicyError> {
+        let (slice, usage, _) = &self.slices[action_index(req.action)][usize::from(matches!(req.principal, Principal::Component { .. }))];
         let entities = self.entities(req.principal, req.resource)?;
         let context = convert::context(req, usage)?;
         let t = &self.types;
@@ -620,9 +676,15 @@ impl Engine {
                 reason: format!("denied {} (fail closed): {}", what(), errors.join("; ")),
             });
         }
-        let mut rules: Vec<String> = resp.diagnostics().reason().map(name).collect();
+        let rules: Vec<String> = resp.diagnostics().reason().map(name).collect();
+        Ok(self.decision(req, resp.decision() == cedar_policy::Decision::Allow, rules))
+    }
+
+    /// The decision for an evaluation without errors: `rules` are the satisfied permits (allow)
+    /// or forbids (deny).
+    fn decision(&self, req: &Request<'_>, allow: bool, mut rules: Vec<String>) -> Decision {
         rules.sort();
-        let allow = resp.decision() == cedar_policy::Decision::Allow;
+        let what = || format!("{} `{}` by `{}`", req.action.cedar_id(), req.resource.target(), req.principal.label());
         let reason = if allow {
             format!("allowed {} by rule {}", what(), rules.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", "))
         } else if rules.is_empty() {
@@ -637,7 +699,7 @@ impl Engine {
                 .collect();
             format!("denied {} by {}", what(), why.join("; "))
         };
-        Ok(Decision { allow, rules, policy_hash: self.hash.clone(), reason })
+        Decision { allow, rules, policy_hash: self.hash.clone(), reason }
     }
 
     /// Like [`Engine::decide`], but a request that cannot be evaluated is a deny naming why.
