@@ -6,6 +6,9 @@
 #                              --workspace` uses, so the test run that follows rebuilds nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# libtorch for the native model / learner / train crates (tch): installs torch 2.11 into the
+# cache once, then exports LIBTORCH (and LD_LIBRARY_PATH) for the build and the tests.
+. scripts/torch-env.sh
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo not found; install Rust (https://rustup.rs) first" >&2
@@ -26,9 +29,14 @@ GUESTS=(
   -p eigenbox-guest-probe-role
   -p eigenbox-guest-wrong-world
   -p eigenbox-guest-mismatch
+  -p eigenbox-guest-old-role
 )
 echo "==> building WASM components (wasm32-wasip2)"
 cargo build --release --locked --target wasm32-wasip2 "${GUESTS[@]}"
+# The checker runtime (Starlark interpreter) in its own invocation: `starlark` turns on
+# serde_json's `arbitrary_precision`, and cargo unifies features across every package of one
+# build, which would change how the domains above parse and print numbers.
+cargo build --release --locked --target wasm32-wasip2 -p eigenbox-checker-starlark
 if [ "${1:-}" = "--tests" ]; then
   echo "==> building the host (eigenbox) and every test target"
   cargo test --release --locked --workspace --no-run
@@ -45,3 +53,4 @@ W=target/wasm32-wasip2/release
 ./target/release/eigenbox plugin package "$W/eigenbox_plugin_telecom.wasm" --manifest plugins/telecom/eigenbox.toml --out dist/plugins
 ./target/release/eigenbox plugin package "$W/eigenbox_example_notes.wasm" --manifest examples/notes-domain/eigenbox.toml --out dist/plugins
 ./target/release/eigenbox plugin package "$W/eigenbox_plugin_user_sim.wasm" --manifest plugins/user-sim/eigenbox.toml --out dist/plugins
+./target/release/eigenbox plugin package "$W/eigenbox_checker_starlark.wasm" --manifest plugins/checker-starlark/eigenbox.toml --out dist/plugins

@@ -5,6 +5,9 @@
 # reference's. `scripts/run.sh airline` replays one domain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# libtorch for the native model / learner / train crates (tch): installs torch 2.11 into the
+# cache once, then exports LIBTORCH (and LD_LIBRARY_PATH) for the build and the tests.
+. scripts/torch-env.sh
 ./scripts/build.sh
 domains=("$@")
 [ ${#domains[@]} -gt 0 ] || domains=(mock airline retail telecom)

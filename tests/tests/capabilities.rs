@@ -6,7 +6,10 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use eigenbox_manifest::ManifestError;
-use eigenbox_runtime::{CallError, ChatRequest, ChatResponse, DomainInstance, LlmBackend, LoadError, Message, MessageRole, Requestor, RoleInstance, StepInput};
+use eigenbox_runtime::{
+    CallError, ChatRequest, ChatResponse, DomainInstance, GeneratedToken, LlmBackend, LoadError, Message, MessageRole, Requestor, RoleInstance, StepInput,
+    TokenAlternative,
+};
 use eigenbox_tests::{guest_wasm, hostile, manifest, mock_domain, runtime, ROLE};
 
 async fn call(d: &mut DomainInstance, tool: &str, args: &str) -> Result<String, CallError> {
@@ -153,10 +156,24 @@ struct Scripted;
 impl LlmBackend for Scripted {
     fn chat<'a>(&'a self, request: ChatRequest) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<ChatResponse, String>> + Send + 'a>> {
         Box::pin(async move {
+            // With logprobs asked for: the two tokens of `echo <model>`, each with `top` alternatives.
+            let tokens = match request.logprobs {
+                None => vec![],
+                Some(top) => [("echo", 7, -0.5), (" small", 42, -1.25)]
+                    .into_iter()
+                    .map(|(t, id, lp)| GeneratedToken {
+                        token: t.into(),
+                        id: Some(id),
+                        logprob: lp,
+                        top: (0..top).map(|k| TokenAlternative { token: format!("alt{k}"), id: None, logprob: -3.0 }).collect(),
+                    })
+                    .collect(),
+            };
             Ok(ChatResponse {
                 message: Message { role: MessageRole::Assistant, content: Some(format!("echo {}", request.model)), tool_calls: vec![], tool_call_id: None, error: false },
                 prompt_tokens: 1,
                 completion_tokens: 2,
+                tokens,
             })
         })
     }
@@ -194,6 +211,32 @@ async fn a_role_without_an_llm_grant_is_denied() {
     let grants = "[[component]]\nid = \"test:probe\"\n[component.capabilities]\nllm = [\"small\"]\n";
     let (out, _) = probe(grants, "llm = [\"small\"]", "llm small\nllm big").await;
     assert_eq!(out, "llm small: ok echo small\nllm big: denied `test:probe` has no `llm` grant for model `big`");
+}
+
+#[tokio::test]
+async fn a_role_asking_for_logprobs_receives_the_tokens_and_the_host_keeps_them() {
+    let grants = "[[component]]\nid = \"test:probe\"\n[component.capabilities]\nllm = [\"small\"]\n";
+    let rt = runtime(grants);
+    let wasm = guest_wasm("eigenbox_guest_probe_role");
+    let role = rt.load(manifest("test:probe", ROLE, &wasm, "llm = [\"small\"]", ""), &wasm).unwrap();
+    let mut r = RoleInstance::new(role).await.unwrap();
+    r.attach_llm(Arc::new(Scripted));
+    // The guest sees the tokens in its chat-response: ids, logprobs, alternatives.
+    let out = r.step(StepInput { config: "llm small logprobs=2".into(), history: vec![] }).await.unwrap().unwrap();
+    assert_eq!(out.message.content.unwrap(), "llm small: ok echo small [tokens echo#7@-0.5/2| small#42@-1.25/2]");
+    // The host kept them for the step (what the orchestrator records on the user's message).
+    let kept: Vec<(String, Option<u32>, f64, usize)> = r.last_step_tokens().iter().map(|t| (t.token.clone(), t.id, t.logprob, t.top.len())).collect();
+    assert_eq!(kept, [("echo".to_string(), Some(7), -0.5, 2), (" small".to_string(), Some(42), -1.25, 2)]);
+    // A step whose call does not ask gets none, and none are left over from the step before.
+    let out = r.step(StepInput { config: "llm small".into(), history: vec![] }).await.unwrap().unwrap();
+    assert_eq!(out.message.content.unwrap(), "llm small: ok echo small");
+    assert!(r.last_step_tokens().is_empty());
+    // Of several calls in one step, the last one's tokens are kept.
+    r.step(StepInput { config: "llm small logprobs=1\nllm small".into(), history: vec![] }).await.unwrap().unwrap();
+    assert!(r.last_step_tokens().is_empty());
+    r.step(StepInput { config: "llm small\nllm small logprobs=0".into(), history: vec![] }).await.unwrap().unwrap();
+    assert_eq!(r.last_step_tokens().len(), 2);
+    assert!(r.last_step_tokens().iter().all(|t| t.top.is_empty()));
 }
 
 struct Slow;

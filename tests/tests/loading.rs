@@ -26,6 +26,18 @@ fn an_export_with_the_wrong_types_is_refused_at_load_by_name() {
 }
 
 #[test]
+fn a_role_built_against_the_older_llm_records_is_refused_as_such() {
+    // Built against `eigenbox:role@0.1.0` before `chat-request.logprobs` / `chat-response.tokens`.
+    let wasm = guest_wasm("eigenbox_guest_old_role");
+    let err = runtime("").load(manifest("test:old-role", ROLE, &wasm, "", ""), &wasm).unwrap_err();
+    assert!(matches!(err, LoadError::WorldMismatch { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("built against an older"), "should say the WIT is older: {text}");
+    assert!(text.contains("eigenbox:role/llm@0.1.0"), "should name the import: {text}");
+    assert!(text.contains("rebuild it against this eigenbox's wit/"), "{text}");
+}
+
+#[test]
 fn a_domain_cannot_import_role_interfaces() {
     let wasm = guest_wasm("eigenbox_guest_probe_role");
     let err = runtime("").load(manifest("test:p", DOMAIN, &wasm, "", ""), &wasm).unwrap_err();

@@ -18,6 +18,7 @@ impl LlmBackend for Echo {
                 message: Message { role: MessageRole::Assistant, content: Some(format!("echo {}", request.model)), tool_calls: vec![], tool_call_id: None, error: false },
                 prompt_tokens: 10,
                 completion_tokens: 5,
+                tokens: vec![],
             })
         })
     }

@@ -27,15 +27,18 @@ pub enum ActionKind {
     Llm,
     /// A capability decision at load.
     Capability,
+    /// A checker program run (target `checker:<source sha256>`, args hash = input hash).
+    Check,
 }
 
 impl ActionKind {
-    /// `tool`, `llm` or `capability`.
+    /// `tool`, `llm`, `capability` or `check`.
     pub fn as_str(self) -> &'static str {
         match self {
             ActionKind::Tool => "tool",
             ActionKind::Llm => "llm",
             ActionKind::Capability => "capability",
+            ActionKind::Check => "check",
         }
     }
 }

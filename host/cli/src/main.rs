@@ -9,11 +9,13 @@
 //! ```
 
 mod audit_cmd;
+mod checker_cmd;
 mod gated;
 mod policy_cmd;
 mod run_cmd;
 mod report_cmd;
 mod score_cmd;
+mod train_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -140,6 +142,10 @@ enum Cmd {
     Score(score_cmd::ScoreArgs),
     /// Write an HTML report of an `eigenbox run` results file (pass^k curve, failure breakdown, per-task trials).
     Report(report_cmd::ReportArgs),
+    /// Model-written checkers in the sandboxed Starlark runtime: run, lint, replay, list.
+    Checker(checker_cmd::CheckerArgs),
+    /// Train the embedded model: `sft` on dialogues, `grpo` on τ² episodes of a domain (checkpoints, metrics and a store under --out).
+    Train(train_cmd::TrainArgs),
 }
 
 #[derive(Subcommand)]
@@ -275,6 +281,10 @@ fn progress(len: u64, what: &str) -> ProgressBar {
 fn run(cli: Cli) -> Result<ExitCode> {
     let g = &cli.global;
     match cli.cmd {
+        Cmd::Checker(args) => {
+            let host = Host::new(g)?;
+            checker_cmd::run(args, &host.runtime, &host.rt, &g.plugins, &host.store)
+        }
         Cmd::Plugin(PluginCmd::Package { wasm, manifest, out }) => package(&wasm, &manifest, &out),
         Cmd::Plugin(PluginCmd::Inspect { path, manifest }) => inspect(g, &path, manifest.as_deref()),
         Cmd::Plugin(PluginCmd::List) => {
@@ -362,6 +372,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Run(args) => run_cmd::run(g, *args),
         Cmd::Score(args) => score_cmd::run(g, args),
         Cmd::Report(args) => report_cmd::run(args),
+        Cmd::Train(args) => train_cmd::run(g, args),
         Cmd::Runs => {
             let store = Store::open(&g.store)?;
             for r in store.runs()? {

@@ -1,6 +1,13 @@
 //! `eigenbox run`: τ² episodes of a domain's tasks with an LLM agent and the user-simulator role,
 //! scored like τ²-bench, stored in the sled store as they finish (a re-run resumes), exported as
 //! JSON.
+//!
+//! `--logprobs [N]` asks both models for token log-probabilities (N alternatives per position,
+//! default 0): every generated agent and user message then keeps its tokens, with their ids where
+//! the server returns them, under `logprobs` (`{"content": [{"token", "id", "logprob",
+//! "top_logprobs"}]}`), in the store and the exported JSON. Off by default: evaluation runs do not
+//! need them and they add about 60 bytes per generated token to every result. llama-server
+//! returns token ids by itself; for vLLM add `--request-extra '{"return_token_ids": true}'`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +78,14 @@ pub struct RunArgs {
     /// Completion token cap per model call (agent and user).
     #[arg(long)]
     max_tokens: Option<u32>,
+    /// Keep each generated message's tokens with their log-probabilities (and ids, where the
+    /// server returns them); the value is how many alternatives per position (default 0).
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0")]
+    logprobs: Option<u32>,
+    /// JSON object of backend-specific fields added to every model request (e.g.
+    /// '{"return_token_ids": true}' for token ids from vLLM).
+    #[arg(long, value_name = "JSON")]
+    request_extra: Option<String>,
     /// Base seed; trial t uses seed + t.
     #[arg(long, default_value_t = 300)]
     seed: u64,
@@ -101,11 +116,34 @@ fn endpoint(value: &str, default_url: &str) -> Result<(String, String)> {
 }
 
 fn client(value: &str, args: &RunArgs) -> Result<(Arc<dyn LlmBackend>, String, String)> {
-    let (url, model) = endpoint(value, &args.endpoint)?;
+    connect(value, &args.endpoint, args.api_key_env.clone(), request_extra(args)?)
+}
+
+/// An OpenAI-compatible client for a model value (`http://host:port/v1#model`, or a model name
+/// served at `default_url`): the backend, its base URL and the model name. Shared by `eigenbox
+/// run` and `eigenbox train grpo --user`.
+pub(crate) fn connect(
+    value: &str,
+    default_url: &str,
+    api_key_env: Option<String>,
+    extra_body: serde_json::Map<String, serde_json::Value>,
+) -> Result<(Arc<dyn LlmBackend>, String, String)> {
+    let (url, model) = endpoint(value, default_url)?;
     let mut config = LlmConfig::new(url.clone(), model.clone());
-    config.api_key_env = args.api_key_env.clone();
+    config.api_key_env = api_key_env;
+    config.extra_body = extra_body;
     let c = LlmClient::new(config).with_context(|| format!("LLM endpoint {url}"))?;
     Ok((Arc::new(c), url, model))
+}
+
+/// `--request-extra` as a JSON object (empty when not given).
+fn request_extra(args: &RunArgs) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let Some(text) = &args.request_extra else { return Ok(serde_json::Map::new()) };
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        Ok(other) => bail!("--request-extra must be a JSON object, got {other}"),
+        Err(e) => bail!("--request-extra is not JSON: {e}"),
+    }
 }
 
 fn failed(task: &Task, seed: u64, error: String) -> Episode {
@@ -169,6 +207,14 @@ pub fn run(g: &Global, args: RunArgs) -> Result<ExitCode> {
         "user": {"url": user_url, "model": user_model, "temperature": args.user_temperature, "plugin_sha256": sim.sha256()},
         "max_steps": args.max_steps, "max_errors": args.max_errors, "seed": args.seed, "max_tokens": args.max_tokens,
     });
+    // Added only when used, so runs recorded before these options keep their keys (and resume).
+    let mut params = params;
+    if let Some(n) = args.logprobs {
+        params["logprobs"] = json!(n);
+    }
+    if let Some(extra) = args.request_extra.as_ref().and_then(|_| request_extra(&args).ok()) {
+        params["request_extra"] = serde_json::Value::Object(extra);
+    }
     let key = eigenbox_manifest::sha256_hex(params.to_string().as_bytes())[..16].to_string();
     let tree = host.store.db().open_tree(EPISODES)?;
     let mut done: Vec<(String, Option<f64>, TerminationReason)> = Vec::new();
@@ -207,8 +253,8 @@ pub fn run(g: &Global, args: RunArgs) -> Result<ExitCode> {
     let gate = crate::gated::gate(&args.gate, &host.store)?;
     let gate_opts = args.gate.clone();
     let config = EpisodeConfig { max_steps: args.max_steps, max_errors: args.max_errors, ..EpisodeConfig::default() };
-    let agent_sampling = SamplingConfig { temperature: Some(args.agent_temperature), max_tokens: args.max_tokens, ..Default::default() };
-    let user_sampling = SamplingConfig { temperature: Some(args.user_temperature), max_tokens: args.max_tokens, ..Default::default() };
+    let agent_sampling = SamplingConfig { temperature: Some(args.agent_temperature), max_tokens: args.max_tokens, logprobs: args.logprobs, ..Default::default() };
+    let user_sampling = SamplingConfig { temperature: Some(args.user_temperature), max_tokens: args.max_tokens, logprobs: args.logprobs, ..Default::default() };
     let mut store_errors = Vec::new();
     host.rt.block_on(async {
         let scorer = WasmScorer::new(domain.clone());

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use eigenbox_tests::workspace_root;
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 struct Env {
@@ -193,4 +193,79 @@ async fn a_killed_run_continues_from_its_finished_episodes() {
     // Only the episodes not finished before the kill asked the model again.
     assert_eq!(requests(&s).await - before, 6 - resumed);
     assert_eq!(results(&env.out())["episodes"].as_array().unwrap().len(), 6);
+}
+
+/// A completion of `content` with per-token logprobs and llama.cpp-style token ids (one token per
+/// word, id = 1000 + position, one alternative each).
+fn completion_with_logprobs(content: &str, first_id: u32) -> Value {
+    let mut words: Vec<String> = content.split_inclusive(' ').map(str::to_string).collect();
+    if words.is_empty() {
+        words.push(String::new());
+    }
+    let tokens: Vec<Value> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let id = first_id + i as u32;
+            json!({"id": id, "token": w, "logprob": -0.25 * (i as f64 + 1.0), "bytes": w.as_bytes(),
+                   "top_logprobs": [{"id": id, "token": w, "logprob": -0.25 * (i as f64 + 1.0)}]})
+        })
+        .collect();
+    let mut c = completion(content);
+    c["choices"][0]["logprobs"] = json!({"content": tokens});
+    c["usage"]["completion_tokens"] = json!(words.len());
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_logprobs_the_trajectories_keep_token_ids_and_logprobs() {
+    let env = Env::new();
+    let s = MockServer::start().await;
+    let reply = |model: &str, body: Value| {
+        Mock::given(method("POST")).and(path("/v1/chat/completions")).and(body_partial_json(json!({"model": model}))).respond_with(ResponseTemplate::new(200).set_body_json(body))
+    };
+    // The user asks once, the agent answers, the user stops.
+    reply("user-model", completion_with_logprobs("I need a task.", 5000)).up_to_n_times(1).with_priority(1).mount(&s).await;
+    reply("user-model", completion_with_logprobs("Thanks. ###STOP###", 6000)).with_priority(2).mount(&s).await;
+    reply("agent-model", completion_with_logprobs("Sure, it is done.", 1000)).mount(&s).await;
+    let agent = format!("{}/v1#agent-model", s.uri());
+    let user = format!("{}/v1#user-model", s.uri());
+    let out = env.out();
+    let args = [
+        "run", "--domain", "mock", "--agent", &agent, "--user", &user, "--task", "create_task_1", "--logprobs", "1",
+        "--request-extra", r#"{"return_token_ids": true}"#, "--out", out.to_str().unwrap(),
+    ];
+    let o = env.command(&args).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // Every request asked for them (and carried the backend-specific field).
+    let bodies: Vec<Value> = s.received_requests().await.unwrap().iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+    assert_eq!(bodies.len(), 3);
+    for b in &bodies {
+        assert_eq!((b["logprobs"].clone(), b["top_logprobs"].clone(), b["return_token_ids"].clone()), (json!(true), json!(1), json!(true)), "{b}");
+    }
+    let check = |r: &Value| {
+        let m = &r["episodes"][0]["episode"]["messages"];
+        let roles: Vec<&str> = m.as_array().unwrap().iter().map(|x| x["role"].as_str().unwrap_or("")).collect();
+        assert_eq!(roles, ["assistant", "user", "assistant", "user"], "{m}");
+        assert!(m[0].get("logprobs").is_none(), "the greeting is not generated: {}", m[0]);
+        // The agent's turn: its tokens, ids and logprobs, in order, spelling its text.
+        let agent = m[2]["logprobs"]["content"].as_array().unwrap_or_else(|| panic!("no logprobs on the agent's turn: {}", m[2]));
+        let ids: Vec<u64> = agent.iter().filter_map(|t| t["id"].as_u64()).collect();
+        assert_eq!(ids, [1000, 1001, 1002, 1003]);
+        assert_eq!(agent.iter().filter_map(|t| t["token"].as_str()).collect::<String>(), "Sure, it is done.");
+        assert_eq!(agent[1]["logprob"], json!(-0.5));
+        assert_eq!(agent[0]["top_logprobs"], json!([{"token": "Sure, ", "id": 1000, "logprob": -0.25}]));
+        // The simulated user's turns, through the role's mediated llm call.
+        assert_eq!(m[1]["logprobs"]["content"][0]["id"], json!(5000), "{}", m[1]);
+        assert_eq!(m[3]["logprobs"]["content"][1]["id"], json!(6001), "{}", m[3]);
+    };
+    let r = results(&out);
+    assert_eq!(r["params"]["logprobs"], json!(1));
+    check(&r);
+    // Stored in sled: a re-run resumes the episode and exports the same trajectory.
+    let o = env.command(&args).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("1 episode(s) (0 run now, 1 resumed)"), "{}", text(&o));
+    assert_eq!(s.received_requests().await.unwrap().len(), 3);
+    check(&results(&out));
 }

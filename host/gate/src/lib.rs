@@ -62,7 +62,7 @@ impl Actor {
     pub fn component(id: &str, sha256: &str, world: eigenbox_manifest::World, version: &str, role: Option<&str>) -> Actor {
         let world_name = match world {
             eigenbox_manifest::World::Domain => "domain",
-            eigenbox_manifest::World::Checker => "checker",
+            eigenbox_manifest::World::Checker | eigenbox_manifest::World::CheckerRuntime => "checker",
             eigenbox_manifest::World::Role => "role",
         };
         Actor {

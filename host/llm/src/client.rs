@@ -51,6 +51,9 @@ impl LlmClient {
         if config.model.trim().is_empty() {
             return Err(LlmError::Config("model is empty".into()));
         }
+        if let Some(key) = config.extra_body.keys().find(|k| RESERVED.contains(&k.as_str())) {
+            return Err(LlmError::Config(format!("extra_body may not set `{key}`; it is a standard request field")));
+        }
         if config.max_concurrency == 0 {
             return Err(LlmError::Config("max_concurrency must be at least 1".into()));
         }
@@ -168,14 +171,18 @@ impl LlmClient {
         }
         #[derive(Serialize)]
         struct WithModel<'a> {
-            model: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            model: Option<&'a str>,
             #[serde(flatten)]
             request: &'a ChatRequest,
+            #[serde(flatten)]
+            configured: serde_json::Map<String, serde_json::Value>,
         }
-        let encoded = match &request.model {
-            Some(_) => serde_json::to_vec(request),
-            None => serde_json::to_vec(&WithModel { model: &self.inner.config.model, request }),
-        };
+        // The configuration's extra fields, where the request does not set them itself.
+        let configured: serde_json::Map<String, serde_json::Value> =
+            self.inner.config.extra_body.iter().filter(|(k, _)| !request.extra.contains_key(*k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let model = if request.model.is_some() { None } else { Some(self.inner.config.model.as_str()) };
+        let encoded = serde_json::to_vec(&WithModel { model, request, configured });
         encoded.map_err(|e| LlmError::InvalidRequest(format!("cannot serialise the request: {e}")))
     }
 

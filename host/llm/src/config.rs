@@ -42,6 +42,11 @@ pub struct LlmConfig {
     /// Recover tool calls written as JSON in the text (see [`crate::lenient`]) when the request
     /// had tools and the response has no structured calls.
     pub lenient_tool_calls: bool,
+    /// Backend-specific fields added to every request's body unless the request's own `extra`
+    /// sets them (e.g. vLLM's `{"return_token_ids": true}`, so answers asked for logprobs carry
+    /// token ids, which llama-server always returns). The standard fields may not be set here.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra_body: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Default for LlmConfig {
@@ -58,6 +63,7 @@ impl Default for LlmConfig {
             retry_after_max: Duration::from_secs(120),
             max_concurrency: 64,
             lenient_tool_calls: true,
+            extra_body: serde_json::Map::new(),
         }
     }
 }

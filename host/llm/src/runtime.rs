@@ -12,24 +12,45 @@
 //! model is the assistant of its own conversation; a user-simulator role re-labels what it sends
 //! on), with the usage's token counts (0 where the backend reports none). Errors reach the guest
 //! as `llm-error::backend` with the client error's text.
+//!
+//! Logprobs: a request with `logprobs: some(n)` asks the endpoint for `logprobs: true` and
+//! `top_logprobs: max(n, 1)` (llama-server returns no logprobs at all for 0, and picks 20 when it
+//! is left out), and keeps `n` alternatives per token; the answer's `tokens` are the first choice's per-token
+//! log-probabilities with their token ids where the server gives them: llama-server puts an `id`
+//! on every token; vLLM gives ids with `return_token_ids` (a `token_ids` list, matched to the
+//! tokens by position) or `return_tokens_as_token_ids` (tokens spelt `token_id:N`), which an
+//! operator sets in [`crate::LlmConfig::extra_body`]. A server that returns no logprobs yields
+//! no tokens (not an error).
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 
 use eigenbox_runtime::bindings::role::eigenbox::role::llm::ToolDef;
-use eigenbox_runtime::{ChatRequest as WitRequest, ChatResponse as WitResponse, LlmBackend, Message as WitMessage, MessageRole, Requestor};
+use eigenbox_runtime::{
+    ChatRequest as WitRequest, ChatResponse as WitResponse, GeneratedToken, LlmBackend, Message as WitMessage, MessageRole, Requestor, TokenAlternative,
+};
 
 use crate::client::LlmClient;
 use crate::error::LlmError;
-use crate::types::{ChatRequest, ChatResponse, Message, Role, Tool, ToolCall};
+use crate::types::{ChatRequest, ChatResponse, Choice, Message, Role, Tool, ToolCall};
 
 /// Map a role's WIT request onto an OpenAI request (model left to the client).
 pub fn request_from_wit(request: &WitRequest) -> Result<ChatRequest, LlmError> {
     let messages = request.messages.iter().map(message_from_wit).collect();
     let tools = request.tools.iter().map(tool_from_wit).collect::<Result<Vec<_>, _>>()?;
     let s = &request.sampling;
-    Ok(ChatRequest { messages, tools, temperature: s.temperature, top_p: s.top_p, max_tokens: s.max_tokens, seed: s.seed, ..ChatRequest::default() })
+    Ok(ChatRequest {
+        messages,
+        tools,
+        temperature: s.temperature,
+        top_p: s.top_p,
+        max_tokens: s.max_tokens,
+        seed: s.seed,
+        logprobs: request.logprobs.is_some(),
+        top_logprobs: request.logprobs.map(|n| n.max(1)),
+        ..ChatRequest::default()
+    })
 }
 
 fn message_from_wit(m: &WitMessage) -> Message {
@@ -84,13 +105,39 @@ pub fn response_to_wit(response: &ChatResponse) -> Result<WitResponse, LlmError>
         },
         prompt_tokens: usage.prompt_tokens,
         completion_tokens: usage.completion_tokens,
+        tokens: tokens_to_wit(choice),
     })
+}
+
+/// A choice's per-token log-probabilities as WIT tokens. Ids come from the tokens themselves or,
+/// failing that, from the choice's `token_ids` when it has one id per token.
+pub fn tokens_to_wit(choice: &Choice) -> Vec<GeneratedToken> {
+    let Some(lp) = &choice.logprobs else { return Vec::new() };
+    let ids = choice.token_ids.as_ref().filter(|ids| ids.len() == lp.len());
+    if choice.token_ids.is_some() && ids.is_none() {
+        tracing::debug!(tokens = lp.len(), token_ids = choice.token_ids.as_ref().map_or(0, Vec::len), "token_ids do not match the logprobs one to one; ignored");
+    }
+    lp.iter()
+        .enumerate()
+        .map(|(i, t)| GeneratedToken {
+            token: t.token.clone(),
+            id: t.id.or_else(|| ids.and_then(|ids| ids.get(i).copied())),
+            logprob: t.logprob,
+            top: t.top.iter().map(|a| TokenAlternative { token: a.token.clone(), id: a.id, logprob: a.logprob }).collect(),
+        })
+        .collect()
 }
 
 async fn serve(client: &LlmClient, request: WitRequest) -> Result<WitResponse, String> {
     let req = request_from_wit(&request).map_err(|e| e.to_string())?;
     let resp = client.chat(&req).await.map_err(|e| e.to_string())?;
-    response_to_wit(&resp).map_err(|e| e.to_string())
+    let mut answer = response_to_wit(&resp).map_err(|e| e.to_string())?;
+    if let Some(n) = request.logprobs {
+        for t in &mut answer.tokens {
+            t.top.truncate(n as usize);
+        }
+    }
+    Ok(answer)
 }
 
 impl LlmBackend for LlmClient {

@@ -450,7 +450,68 @@ mod runtime_adapter {
                 parameters: r#"{"type": "object", "properties": {"city": {"type": "string"}}}"#.into(),
             }],
             sampling: Sampling { temperature: Some(0.5), top_p: Some(0.8), max_tokens: Some(64), seed: Some(3) },
+            logprobs: None,
         }
+    }
+
+    #[tokio::test]
+    async fn llm_backend_asks_for_logprobs_and_returns_tokens_with_ids() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ok(json!({
+                "choices": [{"message": {"role": "assistant", "content": "Hi there"},
+                    "logprobs": {"content": [
+                        {"id": 31, "token": "Hi", "logprob": -0.25, "top_logprobs": [{"id": 31, "token": "Hi", "logprob": -0.25}, {"id": 44, "token": "Hello", "logprob": -1.5}]},
+                        {"id": 32, "token": " there", "logprob": -0.75, "top_logprobs": [{"id": 32, "token": " there", "logprob": -0.75}]}]}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+            })))
+            .mount(&server)
+            .await;
+        let c = client(&server);
+        let mut req = wit_request("m");
+        req.logprobs = Some(0);
+        let resp = LlmBackend::chat(&c, req).await.unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<(&str, Option<u32>, f64, usize)> = resp.tokens.iter().map(|t| (t.token.as_str(), t.id, t.logprob, t.top.len())).collect();
+        // 0 alternatives asked: none kept, though one is requested (llama-server sends no
+        // logprobs at all for `top_logprobs: 0`).
+        assert_eq!(got, [("Hi", Some(31), -0.25, 0), (" there", Some(32), -0.75, 0)]);
+        let mut req = wit_request("m");
+        req.logprobs = Some(2);
+        let resp = LlmBackend::chat(&c, req).await.unwrap_or_else(|e| panic!("{e}"));
+        let top: Vec<Vec<(String, Option<u32>)>> = resp.tokens.iter().map(|t| t.top.iter().map(|a| (a.token.clone(), a.id)).collect()).collect();
+        assert_eq!(top, [vec![("Hi".to_string(), Some(31)), ("Hello".to_string(), Some(44))], vec![(" there".to_string(), Some(32))]]);
+        // Not asked: the request says nothing of logprobs.
+        LlmBackend::chat(&c, wit_request("m")).await.unwrap_or_else(|e| panic!("{e}"));
+        let sent = bodies(&server).await;
+        assert_eq!((sent[0]["logprobs"].clone(), sent[0]["top_logprobs"].clone()), (json!(true), json!(1)));
+        assert_eq!((sent[1]["logprobs"].clone(), sent[1]["top_logprobs"].clone()), (json!(true), json!(2)));
+        assert_eq!((sent[2].get("logprobs"), sent[2].get("top_logprobs")), (None, None));
+    }
+
+    #[tokio::test]
+    async fn token_ids_given_apart_from_the_logprobs_are_matched_by_position() {
+        // vLLM with `return_token_ids` (set through the configuration's extra body fields).
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ok(json!({
+                "choices": [{"message": {"role": "assistant", "content": "ab"}, "token_ids": [7, 8],
+                    "logprobs": {"content": [{"token": "a", "logprob": -0.1}, {"token": "b", "logprob": -0.2}]}}]
+            })))
+            .mount(&server)
+            .await;
+        let mut cfg = config(&server);
+        cfg.extra_body.insert("return_token_ids".into(), json!(true));
+        let c = LlmClient::new(cfg).unwrap_or_else(|e| panic!("{e}"));
+        let mut req = wit_request("m");
+        req.logprobs = Some(0);
+        let resp = LlmBackend::chat(&c, req).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(resp.tokens.iter().map(|t| t.id).collect::<Vec<_>>(), [Some(7), Some(8)]);
+        assert_eq!(bodies(&server).await[0]["return_token_ids"], json!(true));
+        // A standard field cannot be set that way.
+        let mut cfg = config(&server);
+        cfg.extra_body.insert("logprobs".into(), json!(false));
+        let e = LlmClient::new(cfg).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("extra_body may not set `logprobs`"), "{e}");
     }
 
     #[tokio::test]

@@ -213,6 +213,43 @@ async fn plain_chat_with_logprobs_and_token_ids() {
     assert_eq!(resp.first().and_then(|c| c.logprobs.clone()), None);
 }
 
+/// What a role's `llm` import gets from a real server: with `logprobs` asked, one token per
+/// generated token, each with its id, its log-probability and the alternatives asked for.
+#[tokio::test]
+async fn the_runtime_adapter_returns_token_ids_and_logprobs() {
+    use eigenbox_runtime::bindings::role::eigenbox::role::llm::Sampling;
+    use eigenbox_runtime::{ChatRequest as WitRequest, LlmBackend, Message as WitMessage, MessageRole};
+    let server = Server::start("adapter", None).await;
+    let client = server.client();
+    let request = |logprobs: Option<u32>| WitRequest {
+        model: "any".into(),
+        messages: vec![WitMessage { role: MessageRole::User, content: Some("Say hello.".into()), tool_calls: vec![], tool_call_id: None, error: false }],
+        tools: vec![],
+        sampling: Sampling { temperature: Some(0.0), top_p: None, max_tokens: Some(12), seed: Some(42) },
+        logprobs,
+    };
+    let r = LlmBackend::chat(&client, request(Some(3))).await.unwrap_or_else(|e| panic!("{e}\n{}", server.log_tail()));
+    let text = r.message.content.clone().unwrap_or_default();
+    assert!(!text.trim().is_empty(), "empty answer: {r:?}");
+    assert_eq!(r.tokens.len() as u32, r.completion_tokens, "one token per generated token: {r:?}");
+    assert_eq!(r.tokens.iter().map(|t| t.token.as_str()).collect::<String>(), text, "the tokens spell the answer");
+    for t in &r.tokens {
+        assert!(t.id.is_some(), "llama-server returns token ids: {t:?}");
+        assert!(t.logprob <= 0.0 && t.logprob.is_finite(), "{t:?}");
+        assert!(!t.top.is_empty() && t.top.len() <= 3, "{t:?}");
+        assert!(t.top.iter().all(|a| a.id.is_some()), "alternatives have ids too: {t:?}");
+        // Greedy decoding picks the most likely token.
+        assert!(t.logprob >= t.top[0].logprob - 1e-4, "not the argmax at temperature 0: {t:?}");
+    }
+    // The same ids decode to the same text again: the ids are the model's, not positions.
+    let again = LlmBackend::chat(&client, request(Some(0))).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.tokens.iter().map(|t| t.id).collect::<Vec<_>>(), r.tokens.iter().map(|t| t.id).collect::<Vec<_>>());
+    assert!(again.tokens.iter().all(|t| t.top.is_empty()), "no alternatives were asked for");
+    // Not asked: none.
+    let none = LlmBackend::chat(&client, request(None)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(none.tokens.is_empty(), "{none:?}");
+}
+
 #[tokio::test]
 async fn tool_call_written_as_text_is_recovered() {
     // The model's own template has no tools: the server ignores them and the model answers in

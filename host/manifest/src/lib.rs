@@ -117,11 +117,14 @@ pub enum World {
     Checker,
     /// `eigenbox:role/role-plugin@0.1.0`
     Role,
+    /// `eigenbox:checker/checker-runtime@0.2.0`: an interpreter that runs checker programs
+    /// passed to it as data (imports nothing, like [`World::Checker`]).
+    CheckerRuntime,
 }
 
 impl World {
     /// All worlds this host implements.
-    pub const ALL: [World; 3] = [World::Domain, World::Checker, World::Role];
+    pub const ALL: [World; 4] = [World::Domain, World::Checker, World::Role, World::CheckerRuntime];
 
     /// The fully qualified WIT name of the world.
     pub fn wit_name(self) -> &'static str {
@@ -129,6 +132,7 @@ impl World {
             World::Domain => "eigenbox:domain/domain-plugin@0.1.0",
             World::Checker => "eigenbox:checker/checker-plugin@0.1.0",
             World::Role => "eigenbox:role/role-plugin@0.1.0",
+            World::CheckerRuntime => "eigenbox:checker/checker-runtime@0.2.0",
         }
     }
 
@@ -138,7 +142,13 @@ impl World {
             World::Domain => "eigenbox:domain/domain@0.1.0",
             World::Checker => "eigenbox:checker/checker@0.1.0",
             World::Role => "eigenbox:role/role@0.1.0",
+            World::CheckerRuntime => "eigenbox:checker/runtime@0.2.0",
         }
+    }
+
+    /// Whether components of this world are pure checkers (no capability can be granted).
+    pub fn is_checker(self) -> bool {
+        matches!(self, World::Checker | World::CheckerRuntime)
     }
 
     /// Parse a fully qualified world name.

@@ -12,6 +12,8 @@
 //! * [`WasmScorer`] scores an episode with `eigenbox-eval` (τ²'s rewards); [`run_concurrently`]
 //!   runs many episodes with a limit, each with its own domain instance.
 //! * [`ToolGate`] is the hook around every tool call where a policy / audit gate plugs in.
+//! * With [`SamplingConfig::logprobs`], generated agent and user messages keep their tokens (ids
+//!   and log-probabilities, where the backend returns them) under `logprobs` ([`message_logprobs`]).
 //!
 //! # Example
 //!
@@ -58,7 +60,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub use env::{EnvFailure, Environment, GateDecision, ToolGate, ToolResult, WasmEnv};
 pub use episode::{run_episode, Episode, EpisodeConfig, GREETING};
-pub use llm_agent::{agent_system_prompt, LlmAgent, SamplingConfig, AGENT_INSTRUCTION};
+pub use llm_agent::{agent_system_prompt, message_logprobs, LlmAgent, SamplingConfig, TokenLogprob, TopLogprob, AGENT_INSTRUCTION, LOGPROBS_KEY};
 pub use policy_gate::PolicyGate;
 pub use participant::{user_says_stop, Agent, ParticipantError, UserSim, OUT_OF_SCOPE, STOP, TRANSFER};
 pub use replay::{ReplayAgent, ReplayUser};

@@ -1,12 +1,22 @@
 //! τ²'s `LLMAgent`: system prompt = instructions + domain policy, tools = the domain's agent
 //! tools, one chat completion per turn through any [`LlmBackend`]; and the message mapping
 //! between τ² messages and the WIT messages backends take.
+//!
+//! With [`SamplingConfig::logprobs`] set, every generated message (the agent's, and the user
+//! simulator's through [`crate::RoleUser`]) keeps its generation under `logprobs` in τ²'s message
+//! format, in OpenAI's shape plus token ids: `{"content": [{"token": "Hi", "id": 31, "logprob":
+//! -0.25, "top_logprobs": [{"token": "Hi", "id": 31, "logprob": -0.25}, …]}, …]}` (`id` where the
+//! backend returns it, `top_logprobs` where asked). Messages of backends that return none have no
+//! such field, so trajectories recorded without it read the same. [`message_logprobs`] reads it.
 
 use std::sync::Arc;
 
 use eigenbox_runtime::bindings::role::eigenbox::role::llm::{Sampling, ToolDef};
-use eigenbox_runtime::{ChatRequest, ChatResponse, LlmBackend, Message as WitMessage, MessageRole, Requestor as WitRequestor, ToolCall as WitToolCall};
+use eigenbox_runtime::{
+    ChatRequest, ChatResponse, GeneratedToken, LlmBackend, Message as WitMessage, MessageRole, Requestor as WitRequestor, ToolCall as WitToolCall,
+};
 use eigenbox_tau2::{Message, Nullable, ParticipantMessage, Requestor, ToolCall, ToolSpec};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::participant::{Agent, ParticipantError};
@@ -35,6 +45,76 @@ pub struct SamplingConfig {
     pub top_p: Option<f64>,
     /// Completion token cap.
     pub max_tokens: Option<u32>,
+    /// Ask for each generated token's log-probability (and id, where the backend returns it)
+    /// with this many alternatives per position (0: none), kept on the generated message under
+    /// `logprobs`; `None`: do not ask.
+    pub logprobs: Option<u32>,
+}
+
+/// Key of a generated message's tokens in τ²'s message format (`extra["logprobs"]`).
+pub const LOGPROBS_KEY: &str = "logprobs";
+
+/// One generated token as a trajectory keeps it (an item of OpenAI's `logprobs.content`, with
+/// llama.cpp's `id`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenLogprob {
+    /// The token's text.
+    pub token: String,
+    /// Its id in the model's vocabulary, where the backend returned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u32>,
+    /// Its log-probability.
+    pub logprob: f64,
+    /// The most likely alternatives at its position, where asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top_logprobs: Vec<TopLogprob>,
+}
+
+/// An alternative at one position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopLogprob {
+    /// The token's text.
+    pub token: String,
+    /// Its id, where the backend returned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u32>,
+    /// Its log-probability.
+    pub logprob: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Logprobs {
+    content: Vec<TokenLogprob>,
+}
+
+/// Keep `tokens` on `m` under [`LOGPROBS_KEY`] (nothing when there are none).
+pub fn attach_tokens(m: &mut ParticipantMessage, tokens: &[GeneratedToken]) {
+    if tokens.is_empty() {
+        return;
+    }
+    let content = tokens
+        .iter()
+        .map(|t| TokenLogprob {
+            token: t.token.clone(),
+            id: t.id,
+            logprob: t.logprob,
+            top_logprobs: t.top.iter().map(|a| TopLogprob { token: a.token.clone(), id: a.id, logprob: a.logprob }).collect(),
+        })
+        .collect();
+    match serde_json::to_value(Logprobs { content }) {
+        Ok(v) => {
+            m.extra.insert(LOGPROBS_KEY.into(), v);
+        }
+        // Plain strings and numbers always serialise; a failure would be a serde_json bug.
+        Err(e) => tracing::warn!(error = %e, "the generated tokens could not be kept on the message"),
+    }
+}
+
+/// The tokens a generated message keeps (see [`attach_tokens`]); `None` when it has none, or
+/// what it has under [`LOGPROBS_KEY`] is not in that shape.
+pub fn message_logprobs(m: &ParticipantMessage) -> Option<Vec<TokenLogprob>> {
+    let v = m.extra.get(LOGPROBS_KEY)?;
+    serde_json::from_value::<Logprobs>(v.clone()).ok().map(|l| l.content)
 }
 
 /// The WIT form of a domain tool.
@@ -81,13 +161,15 @@ pub fn to_wit_messages(messages: &[Message]) -> Vec<WitMessage> {
 }
 
 /// A model's answer as a τ² participant message: text, or tool calls (arguments parsed as a JSON
-/// object) labelled with `requestor`; token counts kept under `usage`.
+/// object) labelled with `requestor`; token counts kept under `usage`, generated tokens (when
+/// the answer has them) under `logprobs`.
 pub fn from_wit_response(r: &ChatResponse, requestor: Requestor) -> Result<ParticipantMessage, ParticipantError> {
     let mut m = from_wit_message(&r.message, requestor)?;
     m.extra.insert(
         "usage".into(),
         serde_json::json!({"prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens}),
     );
+    attach_tokens(&mut m, &r.tokens);
     Ok(m)
 }
 
@@ -169,6 +251,7 @@ impl LlmAgent {
                 max_tokens: self.sampling.max_tokens,
                 seed: self.seed,
             },
+            logprobs: self.sampling.logprobs,
         }
     }
 }

@@ -1,6 +1,10 @@
 //! A user simulator that is a role component (e.g. `plugins/user-sim`, τ²'s user simulator):
 //! the host keeps the user's view of the dialogue and hands it to the component each turn; the
 //! component reaches its model only through the host's capability-gated `llm` import.
+//!
+//! With [`UserSimConfig::logprobs`] set, the component asks its model for token log-probabilities
+//! and the user message of each step keeps the tokens of that step's last model call, as the host
+//! received them (`RoleInstance::last_step_tokens`), under `logprobs` (see [`crate::llm_agent`]).
 
 use std::sync::Arc;
 
@@ -9,7 +13,7 @@ use eigenbox_tau2::{Message, ParticipantMessage, Requestor, Task};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use crate::llm_agent::{backend_error, from_wit_message, to_wit_messages, SamplingConfig};
+use crate::llm_agent::{attach_tokens, backend_error, from_wit_message, to_wit_messages, SamplingConfig};
 use crate::participant::{has_text, ParticipantError, UserSim};
 use crate::BoxFuture;
 
@@ -30,6 +34,10 @@ pub struct UserSimConfig {
     pub max_tokens: Option<u32>,
     /// Seed (set from the episode's seed).
     pub seed: Option<u64>,
+    /// Token log-probabilities with this many alternatives (left out of the step configuration
+    /// when `None`, so components that predate it still accept the configuration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<u32>,
 }
 
 impl UserSimConfig {
@@ -43,6 +51,7 @@ impl UserSimConfig {
             top_p: sampling.top_p,
             max_tokens: sampling.max_tokens,
             seed: None,
+            logprobs: sampling.logprobs,
         }
     }
 }
@@ -104,7 +113,8 @@ impl UserSim for RoleUser {
                 }
                 Err(e) => return Err(ParticipantError::Infrastructure(format!("user-simulator component: {e}"))),
             };
-            let m = from_wit_message(&out.message, Requestor::User)?;
+            let mut m = from_wit_message(&out.message, Requestor::User)?;
+            attach_tokens(&mut m, self.role.last_step_tokens());
             self.history.push(Message::User(m.clone()));
             Ok(m)
         })

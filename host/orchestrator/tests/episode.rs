@@ -374,7 +374,7 @@ impl LlmBackend for Scripted {
             if r.is_empty() {
                 return Err("503 Service Unavailable".into());
             }
-            Ok(ChatResponse { message: r.remove(0), prompt_tokens: 10, completion_tokens: 2 })
+            Ok(ChatResponse { message: r.remove(0), prompt_tokens: 10, completion_tokens: 2, tokens: vec![] })
         })
     }
 }
@@ -432,6 +432,73 @@ async fn llm_agent_sends_policy_tools_and_history_and_parses_calls() {
     let mut a = LlmAgent::new(backend, "m", "p", &tools, SamplingConfig::default());
     let e = run_episode(&task(), &mut a, &mut ReplayUser::script(&["x"]), &mut Kv::default(), &config()).await;
     assert_eq!(e.termination_reason, TerminationReason::InfrastructureError);
+}
+
+/// Answers every request with one text message and, when asked for logprobs, its tokens.
+struct WithTokens {
+    requests: Mutex<Vec<ChatRequest>>,
+}
+
+impl LlmBackend for WithTokens {
+    fn chat<'a>(&'a self, request: ChatRequest) -> Pin<Box<dyn Future<Output = Result<ChatResponse, String>> + Send + 'a>> {
+        Box::pin(async move {
+            let tokens = match request.logprobs {
+                None => vec![],
+                Some(top) => [("Sto", 101, -0.1), ("red", 102, -0.2), (".", 13, -0.05)]
+                    .into_iter()
+                    .map(|(t, id, lp)| eigenbox_runtime::GeneratedToken {
+                        token: t.into(),
+                        id: Some(id),
+                        logprob: lp,
+                        top: (0..top).map(|k| eigenbox_runtime::TokenAlternative { token: format!("a{k}"), id: Some(900 + k), logprob: -4.0 }).collect(),
+                    })
+                    .collect(),
+            };
+            self.requests.lock().unwrap().push(request);
+            Ok(ChatResponse { message: wit_text("Stored."), prompt_tokens: 10, completion_tokens: 3, tokens })
+        })
+    }
+}
+
+#[tokio::test]
+async fn llm_agent_keeps_token_ids_and_logprobs_on_its_messages_when_asked() {
+    let backend = Arc::new(WithTokens { requests: Mutex::new(vec![]) });
+    let mut env = Kv::default();
+    let tools = env.tools().await.unwrap();
+    let sampling = SamplingConfig { temperature: Some(0.0), logprobs: Some(1), ..Default::default() };
+    let mut a = LlmAgent::new(backend.clone(), "agent-model", "Be nice.", &tools, sampling);
+    let e = run_episode(&task(), &mut a, &mut ReplayUser::script(&["hello", "###STOP###"]), &mut env, &config()).await;
+    assert_eq!(e.termination_reason, TerminationReason::UserStop, "{e:?}");
+    assert_eq!(backend.requests.lock().unwrap()[0].logprobs, Some(1), "the request asks for logprobs");
+    // The agent's generated turn has them; the greeting and the user's (replayed) turns do not.
+    let with: Vec<(&str, bool)> = e
+        .messages
+        .iter()
+        .map(|m| match m {
+            Message::Assistant(p) | Message::User(p) => (m.role(), eigenbox_orchestrator::message_logprobs(p).is_some()),
+            _ => (m.role(), false),
+        })
+        .collect();
+    assert_eq!(with, [("assistant", false), ("user", false), ("assistant", true), ("user", false)]);
+    // Through the JSON a results file holds, and back.
+    let v = serde_json::to_value(&e).unwrap();
+    assert_eq!(
+        v["messages"][2]["logprobs"]["content"][0],
+        json!({"token": "Sto", "id": 101, "logprob": -0.1, "top_logprobs": [{"token": "a0", "id": 900, "logprob": -4.0}]})
+    );
+    assert!(v["messages"][0].get("logprobs").is_none() && v["messages"][1].get("logprobs").is_none());
+    let back: eigenbox_orchestrator::Episode = serde_json::from_value(v).unwrap();
+    let Message::Assistant(p) = &back.messages[2] else { panic!("not the agent's turn: {:?}", back.messages[2]) };
+    let lp = eigenbox_orchestrator::message_logprobs(p).unwrap();
+    assert_eq!(lp.iter().map(|t| (t.token.as_str(), t.id)).collect::<Vec<_>>(), [("Sto", Some(101)), ("red", Some(102)), (".", Some(13))]);
+    assert_eq!(lp.iter().map(|t| t.token.as_str()).collect::<String>(), "Stored.");
+
+    // Not asked: the request says so and the trajectory has none.
+    let backend = Arc::new(WithTokens { requests: Mutex::new(vec![]) });
+    let mut a = LlmAgent::new(backend.clone(), "agent-model", "Be nice.", &tools, SamplingConfig::default());
+    let e = run_episode(&task(), &mut a, &mut ReplayUser::script(&["hello", "###STOP###"]), &mut Kv::default(), &config()).await;
+    assert_eq!(backend.requests.lock().unwrap()[0].logprobs, None);
+    assert!(!serde_json::to_string(&e).unwrap().contains("logprobs"));
 }
 
 #[tokio::test]

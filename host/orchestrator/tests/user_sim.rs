@@ -54,12 +54,25 @@ impl Scripted {
 impl LlmBackend for Scripted {
     fn chat<'a>(&'a self, request: ChatRequest) -> Pin<Box<dyn Future<Output = Result<ChatResponse, String>> + Send + 'a>> {
         Box::pin(async move {
+            let request_logprobs = request.logprobs;
             self.requests.lock().unwrap().push(request);
             let mut r = self.replies.lock().unwrap();
             if r.is_empty() {
                 return Err("HTTP 503 from http://127.0.0.1:1/v1/chat/completions".into());
             }
-            Ok(ChatResponse { message: r.remove(0), prompt_tokens: 5, completion_tokens: 3 })
+            let message = r.remove(0);
+            // Asked for logprobs: one token per character of the text, id = its code point.
+            let tokens = match request_logprobs {
+                None => vec![],
+                Some(_) => message
+                    .content
+                    .clone()
+                    .unwrap_or_default()
+                    .chars()
+                    .map(|c| eigenbox_runtime::GeneratedToken { token: c.to_string(), id: Some(u32::from(c)), logprob: -0.5, top: vec![] })
+                    .collect(),
+            };
+            Ok(ChatResponse { message, prompt_tokens: 5, completion_tokens: 3, tokens })
         })
     }
 }
@@ -126,6 +139,37 @@ async fn the_user_simulator_sends_the_references_prompt_and_stops_on_its_token()
     // Everything went through the host's llm import, and was allowed.
     let log = user.role().access_log();
     assert_eq!(log.iter().filter(|a| a.action == "llm" && a.allowed && a.outcome == "ok").count(), 2, "{log:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_simulators_turns_keep_the_tokens_of_its_model_call() {
+    let rt = runtime();
+    let sim = user_sim(&rt);
+    let (mock, data) = domain(&rt, "mock");
+    let tasks = TaskSet::load(&data, TaskVersion::V1_0, None).expect("tasks");
+    let task = tasks.get("create_task_1").expect("task");
+    let mut env = WasmEnv::new(mock).await.expect("env");
+    let llm = Scripted::new(vec![say("Hi."), say("Bye ###STOP###")]);
+    let config = UserSimConfig::for_task(task, "user-model", SamplingConfig { logprobs: Some(0), ..Default::default() });
+    let mut user = RoleUser::new(sim, config, llm.clone(), Some(("mock", env.shared()))).await.expect("role");
+    let mut agent = ReplayAgent::new(&agent_dialogue(&["Sure."]));
+    let e = run_episode(task, &mut agent, &mut user, &mut env, &EpisodeConfig::default()).await;
+    assert_eq!(e.termination_reason, TerminationReason::UserStop, "{:?}", e.error);
+    // The component asked (through the host's llm import) for logprobs ...
+    assert!(llm.requests.lock().unwrap().iter().all(|r| r.logprobs == Some(0)));
+    // ... and each of its turns keeps the tokens the host received for it.
+    let users: Vec<Vec<(String, Option<u32>)>> = e
+        .messages
+        .iter()
+        .filter_map(|m| if let Message::User(p) = m { eigenbox_orchestrator::message_logprobs(p) } else { None })
+        .map(|lp| lp.into_iter().map(|t| (t.token, t.id)).collect())
+        .collect();
+    assert_eq!(users.len(), 2, "{:?}", e.messages);
+    assert_eq!(users[0], [("H".to_string(), Some(72)), ("i".to_string(), Some(105)), (".".to_string(), Some(46))]);
+    assert_eq!(users[1].iter().map(|(t, _)| t.as_str()).collect::<String>(), "Bye ###STOP###");
+    // The replayed agent's turns have none.
+    let v = serde_json::to_value(&e.messages).unwrap();
+    assert!(v.as_array().unwrap().iter().filter(|m| m["role"] == "assistant").all(|m| m.get("logprobs").is_none()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,6 +22,15 @@ pub mod checker {
     });
 }
 
+/// Bindings for `eigenbox:checker/checker-runtime@0.2.0` (an interpreter for checker programs).
+pub mod checker_runtime {
+    wasmtime::component::bindgen!({
+        path: ["../../wit/checker-runtime"],
+        world: "eigenbox:checker/checker-runtime@0.2.0",
+        exports: { default: async },
+    });
+}
+
 /// Bindings for `eigenbox:role/role-plugin@0.1.0`.
 pub mod role {
     wasmtime::component::bindgen!({

@@ -20,6 +20,7 @@ fn required_exports(world: World) -> &'static [&'static str] {
         World::Domain => &["info", "tools", "reset", "call-tool", "env-function", "state-json", "state-hash", "snapshot", "restore"],
         World::Checker => &["check"],
         World::Role => &["step"],
+        World::CheckerRuntime => &["lint", "check", "info"],
     }
 }
 
@@ -115,6 +116,46 @@ impl LoadedComponent {
     pub async fn freeze_snapshot(self: &Arc<Self>, snapshot: &[u8]) -> Result<Arc<FrozenState>, CallError> {
         crate::frozen::freeze(self, Setup::Restore(snapshot)).await
     }
+    /// The same compiled component under other limits, without compiling it again (a checker
+    /// host runs one interpreter under per-run limits). The limits are decided against the
+    /// operator's grants exactly as at load; capabilities are unchanged.
+    pub fn with_limits(&self, limits: eigenbox_manifest::Limits) -> Result<Arc<LoadedComponent>, LoadError> {
+        let mut manifest = self.manifest.clone();
+        manifest.limits = limits;
+        let granted = decide(&manifest, self.runtime.grants())?;
+        if let Some(pool) = self.runtime.pool() {
+            if granted.limits.memory_bytes > pool.max_memory_bytes {
+                return Err(LoadError::Uninstantiable {
+                    component: manifest.id.clone(),
+                    message: format!("{} MiB of memory asked, the instance pool slots hold {} MiB", granted.limits.memory_bytes >> 20, pool.max_memory_bytes >> 20),
+                });
+            }
+        }
+        Ok(Arc::new(LoadedComponent {
+            manifest,
+            granted,
+            sha256: self.sha256.clone(),
+            world: self.world,
+            pre: self.pre.clone(),
+            imports: self.imports.clone(),
+            exports: self.exports.clone(),
+            runtime: self.runtime.clone(),
+            wasm: self.wasm.clone(),
+            frozen: self.frozen.clone(),
+            instrumented: OnceLock::new(),
+            tool_kinds: OnceLock::new(),
+        }))
+    }
+    /// The runtime (engine, grants) this component was loaded into.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+    /// Freeze a checker runtime after it has built its interpreter state (its `info()` warms
+    /// it): checks on the result start with the builtins already in memory, instead of building
+    /// them in every fresh instance. Same manifest, grants, limits and original sha256.
+    pub async fn freeze_checker(self: &Arc<Self>) -> Result<Arc<FrozenState>, CallError> {
+        crate::frozen::freeze(self, Setup::WarmChecker).await
+    }
     /// The world.
     pub fn world(&self) -> World {
         self.world
@@ -153,7 +194,7 @@ impl Runtime {
         manifest.validate()?;
         manifest.verify_hash(wasm)?;
         let world = manifest.world();
-        if world == World::Checker && !manifest.capabilities.is_empty() {
+        if world.is_checker() && !manifest.capabilities.is_empty() {
             return Err(LoadError::Manifest(eigenbox_manifest::ManifestError::Refused {
                 component: manifest.id.clone(),
                 denials: vec![eigenbox_manifest::Denial {
@@ -183,7 +224,7 @@ impl Runtime {
         let mismatch = |e: wasmtime::Error| LoadError::WorldMismatch {
             component: manifest.id.clone(),
             world: world.wit_name().into(),
-            detail: format!("{e:#}"),
+            detail: link_mismatch_detail(world, &format!("{e:#}")),
         };
         let pre = linker.instantiate_pre(&component).map_err(mismatch)?;
         let loaded = LoadedComponent {
@@ -206,6 +247,20 @@ impl Runtime {
     }
 }
 
+/// The text of a failed link, with a hint when a role's `llm` import has other types than the
+/// host's: the component was built against another revision of `eigenbox:role` (before
+/// `chat-request.logprobs` and `chat-response.tokens` were added, for one).
+pub(crate) fn link_mismatch_detail(world: World, error: &str) -> String {
+    if world == World::Role && error.contains("eigenbox:role/llm") {
+        return format!(
+            "it was built against an older (or otherwise different) revision of the `eigenbox:role` WIT than this host's: \
+             its `llm` import does not match the host's (this host's `chat-request` has `logprobs` and its `chat-response` \
+             has `tokens`); rebuild it against this eigenbox's wit/ ({error})"
+        );
+    }
+    error.to_string()
+}
+
 /// Type-check every export against the world by instantiating once in a throwaway store, so a
 /// component built against another version of the WIT is refused at load, naming the function,
 /// rather than failing at its first episode.
@@ -226,6 +281,7 @@ pub(crate) fn typecheck_exports(loaded: &LoadedComponent) -> Result<(), LoadErro
             World::Domain => crate::bindings::domain::DomainPlugin::new(&mut store, &instance).map(drop),
             World::Checker => crate::bindings::checker::CheckerPlugin::new(&mut store, &instance).map(drop),
             World::Role => crate::bindings::role::RolePlugin::new(&mut store, &instance).map(drop),
+            World::CheckerRuntime => crate::bindings::checker_runtime::CheckerRuntime::new(&mut store, &instance).map(drop),
         };
         checked.map_err(|e| mismatch(name_mismatch(&mut store, &instance, loaded.world).unwrap_or_else(|| format!("{e:#}"))))
     })
@@ -264,6 +320,12 @@ fn name_mismatch(store: &mut wasmtime::Store<HostState>, instance: &wasmtime::co
         }
         World::Checker => check!("check", (CheckInput,), (Result<Verdict, String>,)),
         World::Role => check!("step", (StepInput,), (Result<StepOutput, String>,)),
+        World::CheckerRuntime => {
+            use crate::checker::{ProgramFault, ProgramInput, ProgramVerdict, RuntimeInfo};
+            check!("lint", (String,), (Result<Vec<ProgramFault>, ProgramFault>,));
+            check!("check", (String, ProgramInput), (Result<ProgramVerdict, ProgramFault>,));
+            check!("info", (), (RuntimeInfo,));
+        }
     }
     None
 }

@@ -106,6 +106,9 @@ impl FrozenState {
 pub(crate) enum Setup<'a> {
     Reset(&'a EpisodeInit),
     Restore(&'a [u8]),
+    /// A checker runtime: `info()` is called, which warms the interpreter (its builtins), so
+    /// every check starts with them built.
+    WarmChecker,
 }
 
 /// Cached per original component: the compiled, linked instrumented component (instrumentation
@@ -122,8 +125,9 @@ pub(crate) async fn freeze(loaded: &Arc<LoadedComponent>, setup: Setup<'_>) -> R
         Some(info) => info.origin.clone(),
         None => loaded.clone(),
     };
-    if origin.world != World::Domain {
-        return Err(freeze_err(&origin, format!("is a {} component; only domains can be frozen", origin.world)));
+    let checker = matches!(setup, Setup::WarmChecker);
+    if (origin.world != World::Domain && !checker) || (checker && origin.world != World::CheckerRuntime) {
+        return Err(freeze_err(&origin, format!("is a {} component; only domains and checker runtimes can be frozen", origin.world)));
     }
     let wasm = origin.wasm.clone().ok_or_else(|| freeze_err(&origin, "the original wasm bytes are not available"))?;
     let started = Instant::now();
@@ -151,30 +155,14 @@ pub(crate) async fn freeze(loaded: &Arc<LoadedComponent>, setup: Setup<'_>) -> R
     let mut store = new_store(origin.runtime.engine(), &origin);
     arm(&mut store, &origin);
     let instance = pre.instantiate_async(&mut store).await.map_err(|e| classify(e, &store, &origin))?;
-    let bindings = DomainPlugin::new(&mut store, &instance).map_err(|e| freeze_err(&origin, format!("{e:#}")))?;
-    arm(&mut store, &origin);
-    let outcome = match setup {
-        Setup::Reset(init) => bindings.eigenbox_domain_domain().call_reset(&mut store, init).await,
-        Setup::Restore(bytes) => bindings.eigenbox_domain_domain().call_restore(&mut store, bytes).await,
-    };
-    match outcome {
-        Err(e) => return Err(classify(e, &store, &origin)),
-        Ok(Err(msg)) => return Err(freeze_err(&origin, format!("the domain refused the state to freeze: {msg}"))),
-        Ok(Ok(())) => {}
-    }
-    // Warm what a fresh instance would otherwise compute on first use, so every instance made
-    // from the frozen state starts with it: the state text (a domain may cache it in memory,
-    // as the SDK's tables do per row; `restore` drops such caches; the host hashes
-    // `state-json` itself, so the guest's own hash is not warmed) and, host-side, which tools
-    // write.
-    let api = bindings.eigenbox_domain_domain();
-    for side in [DbSide::Assistant, DbSide::User] {
+    let mutating = if checker {
+        let bindings = crate::bindings::checker_runtime::CheckerRuntime::new(&mut store, &instance).map_err(|e| freeze_err(&origin, format!("{e:#}")))?;
         arm(&mut store, &origin);
-        api.call_state_json(&mut store, side).await.map_err(|e| classify(e, &store, &origin))?;
-    }
-    arm(&mut store, &origin);
-    let tools = api.call_tools(&mut store).await.map_err(|e| classify(e, &store, &origin))?;
-    let mutating: BTreeMap<(bool, String), bool> = tools.iter().map(|t| ((matches!(t.requestor, Requestor::User), t.name.clone()), t.mutates_state)).collect();
+        bindings.eigenbox_checker_runtime().call_info(&mut store).await.map_err(|e| classify(e, &store, &origin))?;
+        None
+    } else {
+        Some(setup_domain(&origin, &mut store, &instance, setup).await?)
+    };
     // Handles to host resources (WASI streams, ...) live in the store's resource table, which a
     // snapshot of linear memory cannot carry over: refuse rather than bake in dangling handles.
     if !store.data().table_is_empty() {
@@ -230,9 +218,42 @@ pub(crate) async fn freeze(loaded: &Arc<LoadedComponent>, setup: Setup<'_>) -> R
         instrumented: Default::default(),
         // Which tools write was read during the freeze: episodes of the frozen component
         // never need to ask.
-        tool_kinds: std::sync::OnceLock::from(mutating.clone()),
+        tool_kinds: match &mutating {
+            Some(m) => std::sync::OnceLock::from(m.clone()),
+            None => std::sync::OnceLock::new(),
+        },
     };
-    Ok(Arc::new(FrozenState { loaded: Arc::new(loaded), mutating: Some(mutating) }))
+    Ok(Arc::new(FrozenState { loaded: Arc::new(loaded), mutating }))
+}
+
+/// Bring a domain into the state to freeze and warm it; returns which tools write.
+async fn setup_domain(origin: &Arc<LoadedComponent>, store: &mut Store<HostState>, instance: &Instance, setup: Setup<'_>) -> Result<BTreeMap<(bool, String), bool>, CallError> {
+    let bindings = DomainPlugin::new(&mut *store, instance).map_err(|e| freeze_err(origin, format!("{e:#}")))?;
+    arm(&mut *store, origin);
+    let outcome = match setup {
+        Setup::Reset(init) => bindings.eigenbox_domain_domain().call_reset(&mut *store, init).await,
+        Setup::Restore(bytes) => bindings.eigenbox_domain_domain().call_restore(&mut *store, bytes).await,
+        Setup::WarmChecker => return Err(freeze_err(origin, "not a checker runtime")),
+    };
+    match outcome {
+        Err(e) => return Err(classify(e, &*store, origin)),
+        Ok(Err(msg)) => return Err(freeze_err(origin, format!("the domain refused the state to freeze: {msg}"))),
+        Ok(Ok(())) => {}
+    }
+    // Warm what a fresh instance would otherwise compute on first use, so every instance made
+    // from the frozen state starts with it: the state text (a domain may cache it in memory,
+    // as the SDK's tables do per row; `restore` drops such caches; the host hashes
+    // `state-json` itself, so the guest's own hash is not warmed) and, host-side, which tools
+    // write.
+    let api = bindings.eigenbox_domain_domain();
+    for side in [DbSide::Assistant, DbSide::User] {
+        arm(&mut *store, origin);
+        api.call_state_json(&mut *store, side).await.map_err(|e| classify(e, &*store, origin))?;
+    }
+    arm(&mut *store, origin);
+    let tools = api.call_tools(&mut *store).await.map_err(|e| classify(e, &*store, origin))?;
+    let mutating: BTreeMap<(bool, String), bool> = tools.iter().map(|t| ((matches!(t.requestor, Requestor::User), t.name.clone()), t.mutates_state)).collect();
+    Ok(mutating)
 }
 
 /// wizer's view of the instrumented instance: calls its accessor exports. wizer's trait cannot

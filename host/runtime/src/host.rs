@@ -106,7 +106,7 @@ impl HostState {
         // *insecure* interfaces exist so that std's HashMap and serde_json's IndexMap work; an
         // ungranted component gets a fixed seed and a fixed byte stream from them, so no entropy
         // reaches it and it stays deterministic.
-        if !caps.random || matches!(world, World::Checker) {
+        if !caps.random || world.is_checker() {
             b.insecure_random_seed(0x6569_6765_6e62_6f78_0000_0000_0000_0001);
             b.insecure_random(Deterministic::new(DETERMINISTIC_BYTES.to_vec()));
         }
@@ -189,8 +189,8 @@ pub(crate) fn linker_for(engine: &wasmtime::Engine, world: World, granted: &Gran
     let caps = &granted.capabilities;
     for (cap, iface, funcs) in GATED {
         let granted_here = match *cap {
-            "clock" => caps.clock && world != World::Checker,
-            "random" => caps.random && world != World::Checker,
+            "clock" => caps.clock && !world.is_checker(),
+            "random" => caps.random && !world.is_checker(),
             _ => false,
         };
         if granted_here {
@@ -230,6 +230,8 @@ pub(crate) fn import_supported(world: World, import: &str) -> bool {
     match world {
         World::Role => import == "eigenbox:role/llm@0.1.0" || import == "eigenbox:role/tools@0.1.0" || import == "eigenbox:types/types@0.1.0",
         World::Domain | World::Checker => import == "eigenbox:types/types@0.1.0",
+        // The checker runtime's contract uses no shared types: it imports nothing of eigenbox's.
+        World::CheckerRuntime => false,
     }
 }
 

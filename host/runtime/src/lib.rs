@@ -49,14 +49,14 @@ use eigenbox_manifest::Grants;
 use wasmtime::{Config, Engine, Store, Trap};
 
 pub use bindings::{DbSide, DomainInfo, EnvCall, EpisodeInit, Message, MessageRole, Requestor, ToolCall, ToolError, ToolErrorKind, ToolKind, ToolSpec};
-pub use checker::{CheckInput, CheckerInstance, Verdict};
+pub use checker::{CheckInput, CheckerInstance, FaultKind, InterpreterInstance, ProgramFault, ProgramInput, ProgramVerdict, RuntimeInfo, Verdict};
 pub use component::{Inspection, LoadedComponent};
 pub use domain::DomainInstance;
 pub use eigenbox_manifest as manifest;
 pub use error::{CallError, LoadError};
 pub use frozen::{FreezeStats, FrozenInfo, FrozenState};
 pub use host::HostState;
-pub use role::{AccessRecord, ChatRequest, ChatResponse, LlmBackend, LlmError, RoleInstance, StepInput, StepOutput};
+pub use role::{AccessRecord, ChatRequest, ChatResponse, GeneratedToken, LlmBackend, LlmError, RoleInstance, StepInput, StepOutput, TokenAlternative};
 
 /// Host configuration.
 #[derive(Debug, Clone)]

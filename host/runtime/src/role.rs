@@ -25,7 +25,7 @@ use crate::host::HostState;
 use crate::{arm, classify, new_store};
 
 pub use crate::bindings::role::exports::eigenbox::role::role::{StepInput, StepOutput};
-pub use llm::{ChatRequest, ChatResponse, LlmError};
+pub use llm::{ChatRequest, ChatResponse, GeneratedToken, LlmError, TokenAlternative};
 
 /// Where a role's `llm` calls go (an OpenAI-compatible endpoint, an embedded model, a script).
 pub trait LlmBackend: Send + Sync {
@@ -53,6 +53,8 @@ pub(crate) struct RoleCtx {
     llm: Option<Arc<dyn LlmBackend>>,
     log: Vec<AccessRecord>,
     gate: Option<(Arc<EpisodeGate>, Actor)>,
+    /// The generated tokens of the current step's last `llm` call (none if it failed).
+    tokens: Vec<GeneratedToken>,
 }
 
 impl RoleCtx {
@@ -114,6 +116,10 @@ impl llm::Host for HostState {
         match result {
             Ok(r) => {
                 ctx.record("llm", model, true, "ok");
+                if !r.tokens.is_empty() {
+                    tracing::trace!(component = %ctx.component.manifest.id, tokens = r.tokens.len(), "llm answer with token log-probabilities");
+                }
+                ctx.tokens = r.tokens.clone();
                 if let Some((gate, p)) = permit {
                     let tokens = u64::from(r.prompt_tokens) + u64::from(r.completion_tokens);
                     audited(gate.after_llm(p, Outcome::Ok, tokens, Some(r.message.content.as_deref().unwrap_or(""))));
@@ -121,6 +127,7 @@ impl llm::Host for HostState {
                 Ok(r)
             }
             Err(e) => {
+                ctx.tokens.clear();
                 ctx.record("llm", model, true, "backend-error");
                 if let Some((gate, p)) = permit {
                     audited(gate.after_llm(p, Outcome::BackendError, 0, Some(&e)));
@@ -225,6 +232,7 @@ pub struct RoleInstance {
     llm: Option<Arc<dyn LlmBackend>>,
     log: Vec<AccessRecord>,
     gate: Option<(Arc<EpisodeGate>, Actor)>,
+    tokens: Vec<GeneratedToken>,
 }
 
 impl RoleInstance {
@@ -233,7 +241,7 @@ impl RoleInstance {
         if loaded.world != eigenbox_manifest::World::Role {
             return Err(CallError::Instantiate(format!("`{}` is a {} component, not a role", loaded.manifest.id, loaded.world)));
         }
-        let mut r = RoleInstance { loaded, store: None, domain: None, llm: None, log: Vec::new(), gate: None };
+        let mut r = RoleInstance { loaded, store: None, domain: None, llm: None, log: Vec::new(), gate: None, tokens: Vec::new() };
         r.ensure_live().await?;
         Ok(r)
     }
@@ -281,12 +289,29 @@ impl RoleInstance {
         all
     }
 
+    /// The generated tokens (text, id where the backend gives it, log-probability, alternatives)
+    /// of the last `llm` call the last [`RoleInstance::step`] made, as the host received them
+    /// from the backend; empty when that step made no call, its request did not ask for
+    /// `logprobs`, or the backend returned none. A role whose output message is its model's
+    /// answer (the user simulator) thereby gets its generation recorded without having to, or
+    /// being able to, report it itself.
+    pub fn last_step_tokens(&self) -> &[GeneratedToken] {
+        &self.tokens
+    }
+
     async fn ensure_live(&mut self) -> Result<(), CallError> {
         if self.store.is_some() {
             return Ok(());
         }
         let mut store = new_store(self.loaded.runtime.engine(), &self.loaded);
-        store.data_mut().role = Some(RoleCtx { component: self.loaded.clone(), domain: self.domain.clone(), llm: self.llm.clone(), log: Vec::new(), gate: self.gate.clone() });
+        store.data_mut().role = Some(RoleCtx {
+            component: self.loaded.clone(),
+            domain: self.domain.clone(),
+            llm: self.llm.clone(),
+            log: Vec::new(),
+            gate: self.gate.clone(),
+            tokens: Vec::new(),
+        });
         arm(&mut store, &self.loaded);
         let instance = self.loaded.pre.instantiate_async(&mut store).await.map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
         let bindings = RolePlugin::new(&mut store, &instance).map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
@@ -300,11 +325,18 @@ impl RoleInstance {
     /// (LLM round trips, domain tools) is not counted (the LLM client has its own timeouts).
     pub async fn step(&mut self, input: StepInput) -> Result<Result<StepOutput, String>, CallError> {
         self.ensure_live().await?;
+        self.tokens.clear();
         let started = Instant::now();
         let Some((store, bindings)) = self.store.as_mut() else { return Err(CallError::Instantiate("no live instance".into())) };
         arm(store, &self.loaded);
+        if let Some(ctx) = store.data_mut().role.as_mut() {
+            ctx.tokens.clear();
+        }
         let r = bindings.eigenbox_role_role().call_step(&mut *store, &input).await;
         tracing::debug!(component = %self.loaded.manifest.id, elapsed_ms = started.elapsed().as_millis() as u64, "role step");
+        if let Some(ctx) = store.data_mut().role.as_mut() {
+            self.tokens = std::mem::take(&mut ctx.tokens);
+        }
         match r {
             Ok(v) => Ok(v),
             Err(e) => {

@@ -10,6 +10,9 @@
 //!  "user_tools": null, "temperature": 0.0, "top_p": null, "max_tokens": null, "seed": 1}
 //! ```
 //!
+//! `"logprobs": n` (optional) asks the model for token log-probabilities with `n` alternatives;
+//! the host keeps what comes back with the user message (the component passes the text on).
+//!
 //! It builds the reference's system prompt (the global simulation guidelines, the variant with
 //! tools when the user has tools, then `<scenario>…</scenario>`), flips the roles (the model
 //! plays the user, so the user's messages are its own `assistant` messages), asks the model
@@ -55,6 +58,9 @@ pub struct Config {
     /// Seed.
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Ask for token log-probabilities with this many alternatives per position.
+    #[serde(default)]
+    pub logprobs: Option<u32>,
 }
 
 /// τ²'s `UserSimulator.system_prompt` (no persona configuration).
@@ -124,6 +130,7 @@ mod guest {
                 messages,
                 tools,
                 sampling: Sampling { temperature: cfg.temperature, top_p: cfg.top_p, max_tokens: cfg.max_tokens, seed: cfg.seed },
+                logprobs: cfg.logprobs,
             };
             let reply = llm::chat(&request).map_err(|e| match e {
                 LlmError::Backend(t) => format!("llm-backend: {t}"),
@@ -167,7 +174,9 @@ mod tests {
     #[test]
     fn config_refuses_unknown_keys() {
         let c: Config = serde_json::from_str(r#"{"instructions": "i", "model": "m"}"#).unwrap();
-        assert_eq!((c.model.as_str(), c.user_tools), ("m", None));
+        assert_eq!((c.model.as_str(), c.user_tools, c.logprobs), ("m", None, None));
+        let c: Config = serde_json::from_str(r#"{"instructions": "i", "model": "m", "logprobs": 2}"#).unwrap();
+        assert_eq!(c.logprobs, Some(2));
         assert!(serde_json::from_str::<Config>(r#"{"instructions": "i", "model": "m", "temp": 1}"#).is_err());
     }
 }

@@ -1,8 +1,10 @@
 //! A role component that attempts every host import named in its step config and reports what
 //! happened, one line per attempt: `tool <name>: ok <text>` / `tool <name>: denied <why>` /
-//! `llm <model>: ok <text>` / `llm <model>: denied <why>`.
+//! `llm <model>: ok <text>` / `llm <model>: denied <why>`; with logprobs asked for, the answer's
+//! tokens follow the text as ` [tokens <token>#<id>@<logprob>|…]`.
 //!
-//! Config (the step input's `config`): lines `tool <name> <json-args>` or `llm <model>`.
+//! Config (the step input's `config`): lines `tool <name> <json-args>`, `llm <model>`, or
+//! `llm <model> logprobs=<n>`.
 
 wit_bindgen::generate!({
     path: ["../../../wit/types", "../../../wit/role"],
@@ -32,14 +34,24 @@ impl Guest for Probe {
                     });
                 }
                 (Some("llm"), Some(model)) => {
+                    let logprobs = parts.next().and_then(|o| o.strip_prefix("logprobs=")).and_then(|n| n.parse().ok());
                     let req = ChatRequest {
                         model: model.to_string(),
                         messages: input.history.clone(),
                         tools: vec![],
                         sampling: Sampling { temperature: None, top_p: None, max_tokens: Some(8), seed: Some(1) },
+                        logprobs,
                     };
                     out.push(match llm::chat(&req) {
-                        Ok(r) => format!("llm {model}: ok {}", r.message.content.unwrap_or_default()),
+                        Ok(r) if r.tokens.is_empty() => format!("llm {model}: ok {}", r.message.content.unwrap_or_default()),
+                        Ok(r) => {
+                            let tokens: Vec<String> = r
+                                .tokens
+                                .iter()
+                                .map(|t| format!("{}#{}@{}/{}", t.token, t.id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()), t.logprob, t.top.len()))
+                                .collect();
+                            format!("llm {model}: ok {} [tokens {}]", r.message.content.unwrap_or_default(), tokens.join("|"))
+                        }
                         Err(LlmError::Denied(why)) => format!("llm {model}: denied {why}"),
                         Err(LlmError::Backend(why)) => format!("llm {model}: backend {why}"),
                         Err(LlmError::BudgetExhausted(why)) => format!("llm {model}: budget {why}"),

@@ -1,0 +1,1 @@
+function check(task, trajectory, initial, final) { return true; }
