@@ -10,7 +10,17 @@
 //!
 //! Run: `scripts/build.sh && cargo bench -p eigenbox-tests --bench domains`. The Python side
 //! runs through `../shared/tau2/reference-env.sh` (skipped, with a notice, where it is absent).
+//!
+//! For profiling: `EIGENBOX_BENCH_DOMAINS=airline` (comma-separated) picks domains,
+//! `EIGENBOX_BENCH_NO_REF=1` skips the reference, `EIGENBOX_BENCH_ROUNDS=N` replays every task
+//! N times (each on a fresh episode; the headline numbers use the first round only, the
+//! per-tool table below uses all), `EIGENBOX_BENCH_DETAIL=1` prints per-tool call time, fuel and
+//! minor page faults, the first call of each episode against the later ones, and each read-only
+//! call repeated at once ("warm"). `EIGENBOX_BENCH_PRIME=1` makes a trivial call
+//! (`transfer_to_human_agents`) on each fresh episode before its replay. The last two change
+//! what the headline numbers measure: for diagnosis only.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -30,6 +40,24 @@ struct Ours {
     pooled_fork_p50: Duration,
     hash_p50: Duration,
     freeze_initial: Duration,
+    /// Per tool: calls, total time, total fuel (every round).
+    per_tool: BTreeMap<String, (usize, Duration, u64)>,
+    /// Per tool: minor page faults (detail mode).
+    faults: BTreeMap<String, u64>,
+    /// Calls and call time of every round.
+    all_calls: usize,
+    all_time: Duration,
+}
+
+/// Minor page faults of this process so far (detail mode).
+fn minflt() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    rest.split_whitespace().nth(7).and_then(|x| x.parse().ok()).unwrap_or(0)
+}
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn p50(mut v: Vec<Duration>) -> Duration {
@@ -50,39 +78,93 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
     let set = TaskSet::load(&workspace_root().join("plugins").join(domain).join("data"), TaskVersion::V1_0, None).expect("tasks");
     let (mut calls, mut call_time) = (0usize, Duration::ZERO);
     let (mut episodes, mut forks, mut pooled_forks, mut hashes) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for task in &set.tasks {
-        let t = Instant::now();
-        let mut env = WasmDomainEnv::new(rt.handle(), comp.clone()).expect("episode");
-        eigenbox_tau2::initialise_episode(&mut env, Some(task), true).expect("initial state");
-        episodes.push(t.elapsed());
-        // GRPO pattern: freeze the task's initial state once, fork each rollout from it.
-        if forks.len() < 25 {
-            let snap = rt.block_on(env.instance().snapshot()).expect("snapshot");
-            let frozen = rt.block_on(unpooled.freeze_snapshot(&snap)).expect("freeze");
-            let pooled = rt.block_on(env.instance().freeze()).expect("freeze");
-            for _ in 0..5 {
-                let t = Instant::now();
-                let e = rt.block_on(DomainInstance::from_frozen(&frozen)).expect("fork");
-                forks.push(t.elapsed());
-                drop(e);
-                let t = Instant::now();
-                let e = rt.block_on(DomainInstance::from_frozen(&pooled)).expect("fork");
-                pooled_forks.push(t.elapsed());
-                drop(e);
+    let rounds = env_num("EIGENBOX_BENCH_ROUNDS", 1).max(1);
+    let detail = std::env::var_os("EIGENBOX_BENCH_DETAIL").is_some();
+    let mut faults: BTreeMap<String, u64> = BTreeMap::new();
+    let mut per_tool: BTreeMap<String, (usize, Duration, u64)> = BTreeMap::new();
+    let (mut all_calls, mut all_time) = (0usize, Duration::ZERO);
+    for round in 0..rounds {
+        for task in &set.tasks {
+            let t = Instant::now();
+            let mut env = WasmDomainEnv::new(rt.handle(), comp.clone()).expect("episode");
+            eigenbox_tau2::initialise_episode(&mut env, Some(task), true).expect("initial state");
+            if round == 0 {
+                episodes.push(t.elapsed());
             }
-        }
-        let actions = task.evaluation_criteria.get().and_then(|c| c.actions.get()).cloned().unwrap_or_default();
-        for a in &actions {
-            let args = Value::Object(a.arguments.clone());
-            let t = Instant::now();
-            env.call_tool(a.requestor(), &a.name, &args).expect("call");
-            call_time += t.elapsed();
-            calls += 1;
-        }
-        if !actions.is_empty() {
-            let t = Instant::now();
-            rt.block_on(env.instance().state_hash(DbSide::Assistant)).expect("hash");
-            hashes.push(t.elapsed());
+            // GRPO pattern: freeze the task's initial state once, fork each rollout from it.
+            if round == 0 && forks.len() < 25 {
+                let snap = rt.block_on(env.instance().snapshot()).expect("snapshot");
+                let frozen = rt.block_on(unpooled.freeze_snapshot(&snap)).expect("freeze");
+                let pooled = rt.block_on(env.instance().freeze()).expect("freeze");
+                for _ in 0..5 {
+                    let t = Instant::now();
+                    let e = rt.block_on(DomainInstance::from_frozen(&frozen)).expect("fork");
+                    forks.push(t.elapsed());
+                    drop(e);
+                    let t = Instant::now();
+                    let e = rt.block_on(DomainInstance::from_frozen(&pooled)).expect("fork");
+                    pooled_forks.push(t.elapsed());
+                    drop(e);
+                }
+            }
+            let actions = task.evaluation_criteria.get().and_then(|c| c.actions.get()).cloned().unwrap_or_default();
+            if std::env::var_os("EIGENBOX_BENCH_PRIME").is_some() {
+                let f0 = minflt();
+                let t = Instant::now();
+                let r = env.call_tool(eigenbox_tau2::Requestor::Assistant, "transfer_to_human_agents", &serde_json::json!({"summary": "x"}));
+                let dt = t.elapsed();
+                *faults.entry("* priming call".into()).or_default() += minflt() - f0;
+                let e = per_tool.entry("* priming call".into()).or_default();
+                e.0 += 1;
+                e.1 += dt;
+                e.2 += env.instance().last_call().fuel;
+                drop(r);
+            }
+            for (i, a) in actions.iter().enumerate() {
+                let args = Value::Object(a.arguments.clone());
+                let f0 = if detail { minflt() } else { 0 };
+                let t = Instant::now();
+                env.call_tool(a.requestor(), &a.name, &args).expect("call");
+                let dt = t.elapsed();
+                if detail {
+                    let f = minflt() - f0;
+                    *faults.entry(a.name.clone()).or_default() += f;
+                    *faults.entry(if i == 0 { "* first call of an episode" } else { "* later calls" }.to_string()).or_default() += f;
+                }
+                if round == 0 {
+                    call_time += dt;
+                    calls += 1;
+                }
+                all_time += dt;
+                all_calls += 1;
+                let e = per_tool.entry(a.name.clone()).or_default();
+                e.0 += 1;
+                e.1 += dt;
+                e.2 += env.instance().last_call().fuel;
+                if detail {
+                    let e = per_tool.entry(if i == 0 { "* first call of an episode" } else { "* later calls" }.to_string()).or_default();
+                    e.0 += 1;
+                    e.1 += dt;
+                    e.2 += env.instance().last_call().fuel;
+                }
+                // Detail mode: the same read-only call again, warm (pages touched, caches filled).
+                if detail && !rt.block_on(env.instance().is_mutating(eigenbox_episode::wit_req(a.requestor()), &a.name)).expect("kind").unwrap_or(true) {
+                    let f0 = minflt();
+                    let t = Instant::now();
+                    env.call_tool(a.requestor(), &a.name, &args).expect("call");
+                    let dt = t.elapsed();
+                    *faults.entry(format!("{} (warm)", a.name)).or_default() += minflt() - f0;
+                    let e = per_tool.entry(format!("{} (warm)", a.name)).or_default();
+                    e.0 += 1;
+                    e.1 += dt;
+                    e.2 += env.instance().last_call().fuel;
+                }
+            }
+            if round == 0 && !actions.is_empty() {
+                let t = Instant::now();
+                rt.block_on(env.instance().state_hash(DbSide::Assistant)).expect("hash");
+                hashes.push(t.elapsed());
+            }
         }
     }
     Ours {
@@ -94,10 +176,17 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
         pooled_fork_p50: p50(pooled_forks),
         hash_p50: p50(hashes),
         freeze_initial,
+        per_tool,
+        faults,
+        all_calls,
+        all_time,
     }
 }
 
 fn reference(domains: &[&str]) -> Vec<Value> {
+    if std::env::var_os("EIGENBOX_BENCH_NO_REF").is_some() {
+        return Vec::new();
+    }
     let script = workspace_root().join("../shared/tau2/reference-env.sh");
     if !script.is_file() {
         println!("(Python reference not found at {}; eigenbox numbers only)", script.display());
@@ -126,6 +215,7 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().expect("tokio");
     let domains: Vec<&str> = ["mock", "airline", "retail", "telecom"]
         .into_iter()
+        .filter(|d| std::env::var("EIGENBOX_BENCH_DOMAINS").map(|l| l.split(',').any(|x| x == *d)).unwrap_or(true))
         .filter(|d| workspace_root().join(format!("target/wasm32-wasip2/release/eigenbox_plugin_{d}.wasm")).is_file() && Path::new(&workspace_root().join("plugins").join(d)).is_dir())
         .collect();
     let refs = reference(&domains);
@@ -152,6 +242,13 @@ fn main() {
             ms(o.hash_p50.as_secs_f64()),
             rf("hash_p50_s").map(ms).unwrap_or("-".into()),
         );
+        if std::env::var_os("EIGENBOX_BENCH_DETAIL").is_some() {
+            println!("  {d}: {} calls in all rounds, {:.0} calls/s", o.all_calls, o.all_calls as f64 / o.all_time.as_secs_f64().max(1e-9));
+            for (name, (n, t, fuel)) in &o.per_tool {
+                let pf = o.faults.get(name).copied().unwrap_or(0) as f64 / *n as f64;
+                println!("    {name:<32} {n:>5} calls {:>9.2} µs/call {:>9} fuel/call {pf:>7.1} page faults/call", t.as_secs_f64() * 1e6 / *n as f64, fuel / *n as u64);
+            }
+        }
     }
     println!("goals (airline): calls/s >= 50x reference; fork <= 100 µs; DB hash <= 5 ms");
     println!("(eigenbox: pooled instances; each domain's initial state frozen once first: {})", frozen.join(", "));

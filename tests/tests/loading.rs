@@ -2,7 +2,7 @@
 //! manifests, core modules, garbage. Checkers run as pure functions.
 
 use eigenbox_manifest::ManifestError;
-use eigenbox_runtime::{CheckInput, CheckerInstance, LoadError, Message, MessageRole};
+use eigenbox_runtime::{CheckInput, CheckerInstance, LoadError, Message, MessageRole, Runtime, RuntimeConfig};
 use eigenbox_tests::{guest_wasm, manifest, runtime, CHECKER, DOMAIN, ROLE};
 
 #[test]
@@ -126,4 +126,40 @@ async fn a_checker_judges_and_is_deterministic() {
     let mut bad = input("done");
     bad.task = " ".into();
     assert_eq!(checker.check(&bad).await.unwrap().unwrap_err(), "empty task");
+}
+
+/// `RuntimeConfig::compile_cache`: compiled components land in an owner-only directory and a
+/// second host loads them from there; a directory others can write is refused.
+#[test]
+fn compiled_components_are_cached_in_an_owner_only_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("wasmtime");
+    let host = |cache: &std::path::Path| Runtime::new(RuntimeConfig { compile_cache: Some(cache.to_path_buf()), ..RuntimeConfig::default() });
+    let files = |p: &std::path::Path| walk(p).len();
+    fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                out.extend(walk(&path))
+            } else if path.extension().is_none_or(|x| x != "stats") {
+                // (`.stats` files are the cache worker's usage counters, written in the background.)
+                out.push(path)
+            }
+        }
+        out
+    }
+    eigenbox_tests::mock_domain(&host(&cache).expect("cached runtime"));
+    assert_eq!(std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o700);
+    let n = files(&cache);
+    assert!(n > 0, "nothing was cached in {}", cache.display());
+    // Loading again (another host, same component) adds nothing: it was found in the cache.
+    eigenbox_tests::mock_domain(&host(&cache).expect("cached runtime"));
+    assert_eq!(files(&cache), n);
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = host(&shared).err().expect("a world-writable cache is refused");
+    assert!(err.to_string().contains("writable by others"), "{err}");
 }

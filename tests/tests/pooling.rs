@@ -6,7 +6,12 @@ use eigenbox_runtime::{CallError, DomainInstance, InstancePool, LoadError, Reque
 use eigenbox_tests::{guest_wasm, manifest, DOMAIN};
 
 fn pooled(max_instances: u32, max_memory_mib: u64) -> Runtime {
-    let pool = InstancePool { max_instances, max_memory_bytes: max_memory_mib << 20, keep_resident_bytes: 16 << 20 };
+    pooled_with(max_instances, max_memory_mib, false)
+}
+
+/// `dirty_only`: slots reset only the pages an instance wrote (`PAGEMAP_SCAN`).
+fn pooled_with(max_instances: u32, max_memory_mib: u64, dirty_only: bool) -> Runtime {
+    let pool = InstancePool { max_instances, max_memory_bytes: max_memory_mib << 20, keep_resident_bytes: 16 << 20, reset_dirty_pages_only: dirty_only };
     Runtime::new(RuntimeConfig { pool: Some(pool), ..RuntimeConfig::default() }).expect("pooled runtime")
 }
 
@@ -16,7 +21,12 @@ async fn call(d: &mut DomainInstance, tool: &str) -> Result<String, CallError> {
 
 #[tokio::test]
 async fn reused_slots_start_clean_and_limits_hold() {
-    let rt = pooled(2, 64);
+    for dirty_only in [false, true] {
+        reused_slots_start_clean(pooled_with(2, 64, dirty_only)).await;
+    }
+}
+
+async fn reused_slots_start_clean(rt: Runtime) {
     let wasm = guest_wasm("eigenbox_guest_hostile");
     let c = rt.load(manifest("test:hostile", DOMAIN, &wasm, "", "memory_mib = 32"), &wasm).expect("load");
     for round in 0..5 {

@@ -159,7 +159,7 @@ fn main() {
         Err(_) => STARLARK.to_string(),
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
-    let pool = InstancePool { max_instances: 16, max_memory_bytes: 64 << 20, keep_resident_bytes: 64 << 20 };
+    let pool = InstancePool { max_instances: 16, max_memory_bytes: 64 << 20, ..InstancePool::for_checkers() };
     let runtime = Runtime::new(RuntimeConfig { pool: Some(pool), ..RuntimeConfig::default() })
         .or_else(|_| Runtime::new(RuntimeConfig::default()))
         .expect("runtime");

@@ -87,6 +87,7 @@ fn derived_checkers_agree_with_golden_rewards_in_the_sandbox() {
     println!("{:<8} {:>7} {:>7} {:>7} {:>10} {:>12} {:>12}", "domain", "records", "agree", "%", "wall/rec", "fuel/rec", "peak mem");
     let (mut all, mut all_agree) = (0, 0);
     let mut failures = Vec::new();
+    let mut linted = std::collections::HashSet::new();
     for d in ["mock", "airline", "retail", "telecom"] {
         let text = std::fs::read_to_string(dir.join(format!("{d}.jsonl"))).expect("fixtures");
         let (mut n, mut agree, mut wall, mut fuel, mut peak) = (0usize, 0usize, Duration::ZERO, 0u64, 0u64);
@@ -111,7 +112,14 @@ fn derived_checkers_agree_with_golden_rewards_in_the_sandbox() {
                 initial_agent_state: ia,
                 initial_user_state: iu,
             };
-            let run = rt.block_on(checker.check(f["source"].as_str().expect("source"), &input));
+            let source = f["source"].as_str().expect("source");
+            // Every derived program passes `eigenbox checker lint` (once per distinct program).
+            if linted.insert(eigenbox_manifest::sha256_hex(source.as_bytes())) {
+                if let Err(e) = rt.block_on(checker.lint(source)) {
+                    failures.push(format!("{d} {id}: the derived program fails lint: {e}"));
+                }
+            }
+            let run = rt.block_on(checker.check(source, &input));
             n += 1;
             wall += Duration::from_micros(run.stats.wall_us);
             fuel += run.stats.fuel;

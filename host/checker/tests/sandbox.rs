@@ -320,6 +320,48 @@ fn input_bundles_keep_exact_json() {
     assert!(CheckInput::from_bundle(r#"{"task": {}}"#).is_err());
 }
 
+/// The inputs reach the program exactly as `json.decode` reads the same text (numbers of every
+/// size and form, escapes, duplicate keys, key order, nesting), and they survive garbage
+/// collections the program's own allocations trigger, at its top level and inside `check`.
+#[test]
+fn inputs_match_json_decode_and_survive_garbage_collection() {
+    let doc = r#"{"n": [0, 1, -2, 3.5, 1e3, -0.0, 1.0, 12345678901234567890123, 18446744073709551615, -9223372036854775808, 0.1, 2.5e-8], "s": "caf\u00e9 \"q\" \\ \ud83d\ude00 ünï", "dup": {"a": 1, "b": 2, "a": 3}, "deep": [[[[{"x": [null, true, false, {}]}]]]], "order": {"z": 1, "y": 2, "x": 3}}"#;
+    let task = serde_json::json!({"doc": serde_json::from_str::<serde_json::Value>(r#"{"k": 1}"#).unwrap(), "raw": doc}).to_string();
+    // `raw` as text inside the task, and the same text as the initial agent state.
+    let input = CheckInput {
+        task,
+        trajectory: "[]".into(),
+        initial_agent_state: Some(doc.into()),
+        final_agent_state: Some(doc.into()),
+        initial_user_state: None,
+        final_user_state: None,
+    };
+    let program = r#"
+garbage = [[str(i) * 3 for i in range(50)] for _ in range(400)]
+
+def check(task, trajectory, initial, final):
+    junk = [{"k": [str(i)] * 20} for i in range(20000)]
+    want = json.decode(task["raw"])
+    got = initial["agent"]
+    reasons = []
+    for k in want:
+        if got[k] != want[k]:
+            reasons.append(k + ": " + repr(got[k]) + " != " + repr(want[k]))
+    types = [type(x) for x in got["n"]]
+    return {"passed": got == want and final["agent"] == want and list(got["order"].keys()) == ["z", "y", "x"] and initial["user"] == None and len(junk) == 20000, "reasons": reasons + [repr(types), repr(got["dup"])]}
+"#;
+    let run = rt().block_on(checker(CheckerLimits::default()).check(program, &input));
+    let v = run.outcome.verdict().unwrap_or_else(|| panic!("{}", run.outcome));
+    assert!(v.passed, "{:?}", v.reasons);
+    assert_eq!(v.reasons[0], r#"["int", "int", "int", "float", "float", "float", "float", "float", "int", "int", "float", "float"]"#);
+    assert_eq!(v.reasons[1], r#"{"a": 3, "b": 2}"#);
+    // Not JSON: a typed bad-input error naming the input, not a trap.
+    let bad = CheckInput::new(r#"{"a": [1, 2}"#, "[]");
+    let run = rt().block_on(checker(CheckerLimits::default()).check("def check(task, trajectory, initial, final):\n    return True\n", &bad));
+    let e = error_of(&run.outcome).to_string();
+    assert!(e.contains("task is not valid JSON"), "{e}");
+}
+
 /// Where a check's fuel goes (printed; run with `--ignored --nocapture`).
 #[test]
 #[ignore]

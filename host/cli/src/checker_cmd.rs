@@ -1,4 +1,5 @@
-//! `eigenbox checker run|lint|replay|list`: model-written checkers in the sandboxed Starlark runtime.
+//! `eigenbox checker run|lint|replay|list|derive`: model-written checkers in the sandboxed Starlark
+//! runtime, and checkers derived offline from τ² tasks.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -6,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use eigenbox_audit::{AuditConfig, AuditLog, LogKey};
+use eigenbox_checker::derive::TERMINATION_KEY;
 use eigenbox_checker::{CheckInput, Checker, CheckerLimits, CheckerStore, Outcome};
 use eigenbox_runtime::Runtime;
 use eigenbox_store::Store;
@@ -80,9 +82,36 @@ enum CheckerCmd {
         /// Do not store the verdict.
         #[arg(long)]
         no_store: bool,
+        /// The episode's τ² termination reason (`user_stop`, `agent_stop`, `max_steps`, ...),
+        /// passed to the program as `task["_eigenbox"]["termination_reason"]` (what derived
+        /// checkers read; the task must not carry `_eigenbox` already).
+        #[arg(long)]
+        termination_reason: Option<String>,
         /// Print the full record as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Derive a checker program per τ² task from its evaluation criteria (no model): the
+    /// expected DB changes (initial → gold through the domain plugin), env assertions, actions
+    /// and communicated info. Writes `<out>/<task id>.star` and `<out>/index.json`.
+    Derive {
+        /// Domain plugin name (mock, airline, retail, telecom).
+        domain: String,
+        /// Directory to write the programs into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Task set version.
+        #[arg(long, default_value = "v1.0")]
+        version: String,
+        /// Only tasks of this split (e.g. `train`, `test`).
+        #[arg(long)]
+        split: Option<String>,
+        /// Only this task.
+        #[arg(long)]
+        task: Option<String>,
+        /// Lint every derived program in the sandboxed interpreter as well.
+        #[arg(long)]
+        lint: bool,
     },
     /// Parse, statically check and load a checker without running `check`.
     Lint {
@@ -99,6 +128,13 @@ enum CheckerCmd {
     },
     /// List stored verdicts.
     List,
+}
+
+impl CheckerArgs {
+    /// Whether the command runs domain plugins (`derive`) rather than only checkers.
+    pub fn runs_domains(&self) -> bool {
+        matches!(self.cmd, CheckerCmd::Derive { .. })
+    }
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -165,9 +201,105 @@ fn code(outcome: &Outcome) -> ExitCode {
     }
 }
 
+/// `task` with `"_eigenbox": {"termination_reason": reason}` added as its first key, the rest of
+/// the text kept byte for byte (key order and number forms are visible to programs).
+fn with_termination_reason(task: &str, reason: &str) -> Result<String> {
+    let parsed: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(task).context("--termination-reason needs the task to be a JSON object")?;
+    if parsed.contains_key(TERMINATION_KEY) {
+        anyhow::bail!("the task already has `{TERMINATION_KEY}`; drop --termination-reason or that key");
+    }
+    let body = task.trim_start().strip_prefix('{').context("the task is not a JSON object")?;
+    let facts = serde_json::json!({ "termination_reason": reason });
+    let sep = if parsed.is_empty() { "" } else { ", " };
+    Ok(format!("{{{}: {facts}{sep}{}", serde_json::Value::from(TERMINATION_KEY), if parsed.is_empty() { body.trim_start() } else { body }))
+}
+
+/// `eigenbox checker derive`.
+#[allow(clippy::too_many_arguments)]
+fn derive(
+    runtime: &Runtime,
+    rt: &tokio::runtime::Runtime,
+    plugins: &Path,
+    domain: &str,
+    out: &Path,
+    version: &str,
+    split: Option<&str>,
+    task: Option<&str>,
+) -> Result<eigenbox_checker::derive::DeriveSetReport> {
+    use eigenbox_checker::derive::{derive_task_set, DomainCtx, WithStateJson};
+    use eigenbox_episode::{EnvError, PluginDir, WasmDomainEnv};
+    use eigenbox_runtime::DbSide;
+    use eigenbox_tau2::{Requestor, TaskSet, TaskVersion};
+
+    let dir = PluginDir::new(plugins);
+    let loaded = dir.load_domain(runtime, domain)?;
+    let version = TaskVersion::parse(version).with_context(|| format!("unknown task set version `{version}` (use v1.0 or v0.2.0)"))?;
+    let mut set = TaskSet::load(&dir.data_dir(domain), version, split)?;
+    if let Some(id) = task {
+        let one = set.get(id).with_context(|| format!("no task `{id}` in {}", set.path.display()))?.clone();
+        set.tasks = vec![one];
+    }
+    let handle = rt.handle().clone();
+    let factory = move || -> Result<_, EnvError> {
+        let env = WasmDomainEnv::new(&handle, loaded.clone())?;
+        let h = handle.clone();
+        Ok(WithStateJson::new(env, move |e: &mut WasmDomainEnv, side: Requestor| {
+            let side = if side == Requestor::User { DbSide::User } else { DbSide::Assistant };
+            Ok(h.block_on(e.instance().state_json(side))?)
+        }))
+    };
+    let mut ctx = DomainCtx::new(domain, factory);
+    let pb = indicatif::ProgressBar::new(set.tasks.len() as u64);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_prefix("derive");
+    let report = derive_task_set(&set, &mut ctx, |done, _| pb.set_position(done as u64));
+    pb.finish_and_clear();
+    report.write_to_dir(out).with_context(|| format!("writing into {}", out.display()))?;
+    let index = serde_json::json!({
+        "domain": domain,
+        "version": version.to_string(),
+        "split": split,
+        "derive_version": eigenbox_checker::derive::DERIVE_VERSION,
+        "checkers": report.checkers.iter().map(|c| serde_json::json!({"task_id": c.task_id, "file": c.file_name(), "summary": c.summary})).collect::<Vec<_>>(),
+        "failures": report.failures.iter().map(|(id, e)| serde_json::json!({"task_id": id, "error": e.to_string()})).collect::<Vec<_>>(),
+    });
+    let index_path = out.join("index.json");
+    std::fs::write(&index_path, serde_json::to_string_pretty(&index)?).with_context(|| format!("writing {}", index_path.display()))?;
+    Ok(report)
+}
+
 /// Run `eigenbox checker ...`.
 pub fn run(args: CheckerArgs, runtime: &Runtime, rt: &tokio::runtime::Runtime, plugins: &Path, store: &Store) -> Result<ExitCode> {
     match &args.cmd {
+        CheckerCmd::Derive { domain, out, version, split, task, lint } => {
+            let report = derive(runtime, rt, plugins, domain, out, version, split.as_deref(), task.as_deref())?;
+            for (id, e) in &report.failures {
+                println!("task {id}: not derived: {e}");
+            }
+            let mut lint_failures = 0usize;
+            if *lint {
+                let c = load(&args, runtime, plugins)?;
+                for d in &report.checkers {
+                    if let Err(e) = rt.block_on(c.lint(&d.source)) {
+                        lint_failures += 1;
+                        println!("{}: checker-error: {e}", out.join(d.file_name()).display());
+                    }
+                }
+            }
+            println!(
+                "{} checker(s) derived into {}, {} task(s) not derived{}",
+                report.checkers.len(),
+                out.display(),
+                report.failures.len(),
+                if *lint { format!(", {lint_failures} failed lint") } else { String::new() }
+            );
+            Ok(if report.failures.is_empty() && lint_failures == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
         CheckerCmd::List => {
             let cs = CheckerStore::open(store.db())?;
             for r in cs.list()? {
@@ -199,11 +331,14 @@ pub fn run(args: CheckerArgs, runtime: &Runtime, rt: &tokio::runtime::Runtime, p
                 }
             }
         }
-        CheckerCmd::Run { checker, trajectory, task, initial, final_, initial_user, final_user, no_store, json } => {
+        CheckerCmd::Run { checker, trajectory, task, initial, final_, initial_user, final_user, no_store, termination_reason, json } => {
             let program = read(checker)?;
             let mut input = CheckInput::from_bundle(&read(trajectory)?)?;
             if let Some(p) = task {
                 input.task = read(p)?;
+            }
+            if let Some(reason) = termination_reason {
+                input.task = with_termination_reason(&input.task, reason)?;
             }
             for (slot, path) in [
                 (&mut input.initial_agent_state, initial),
@@ -259,5 +394,22 @@ pub fn run(args: CheckerArgs, runtime: &Runtime, rt: &tokio::runtime::Runtime, p
             }
             Ok(if r.reproduced() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_termination_reason;
+
+    #[test]
+    fn termination_reason_is_added_keeping_the_task_text() {
+        assert_eq!(
+            with_termination_reason(r#"  {"id": "7", "n": 1.50}"#, "user_stop").unwrap(),
+            r#"{"_eigenbox": {"termination_reason":"user_stop"}, "id": "7", "n": 1.50}"#
+        );
+        assert_eq!(with_termination_reason("{ }", "max_steps").unwrap(), r#"{"_eigenbox": {"termination_reason":"max_steps"}}"#);
+        let err = with_termination_reason(r#"{"_eigenbox": {}}"#, "user_stop").unwrap_err().to_string();
+        assert!(err.contains("already has `_eigenbox`"), "{err}");
+        assert!(with_termination_reason("[1]", "user_stop").is_err());
     }
 }

@@ -51,9 +51,32 @@ struct Global {
     /// The sled store (component registry, runs).
     #[arg(long, global = true, env = "EIGENBOX_STORE", default_value = ".eigenbox/store")]
     store: PathBuf,
+    /// Cache of compiled components (owner-only; a component is compiled once, not at every
+    /// command). Default: `$EIGENBOX_CACHE/wasmtime`, else `~/.cache/eigenbox/wasmtime`.
+    #[arg(long, global = true, env = "EIGENBOX_COMPILE_CACHE")]
+    compile_cache: Option<PathBuf>,
+    /// Compile every component at load (no on-disk cache).
+    #[arg(long, global = true)]
+    no_compile_cache: bool,
     /// More logging (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+}
+
+impl Global {
+    /// Where compiled components are cached (`None`: off, or no home directory to put it in).
+    fn compile_cache(&self) -> Option<PathBuf> {
+        if self.no_compile_cache {
+            return None;
+        }
+        if let Some(dir) = &self.compile_cache {
+            return Some(dir.clone());
+        }
+        let base = std::env::var_os("EIGENBOX_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("eigenbox")))?;
+        Some(base.join("wasmtime"))
+    }
 }
 
 #[derive(Subcommand)]
@@ -222,16 +245,21 @@ struct Host {
 
 impl Host {
     fn new(g: &Global) -> Result<Host> {
+        Host::with_pool(g, eigenbox_runtime::InstancePool { max_instances: 256, ..Default::default() })
+    }
+
+    /// A host whose instance slots are `pool` (checkers: `InstancePool::for_checkers`).
+    fn with_pool(g: &Global, pool: eigenbox_runtime::InstancePool) -> Result<Host> {
         let grants = load_grants(&g.grants, &g.plugins)?;
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
         // Pooled instance slots make the many short episodes of replays and runs cheap; fall
         // back to per-instance memory where the pool's address space cannot be reserved.
-        let pool = eigenbox_runtime::InstancePool { max_instances: 256, ..Default::default() };
-        let runtime = match Runtime::new(RuntimeConfig { grants: grants.clone(), pool: Some(pool), ..RuntimeConfig::default() }) {
+        let compile_cache = g.compile_cache();
+        let runtime = match Runtime::new(RuntimeConfig { grants: grants.clone(), pool: Some(pool), compile_cache: compile_cache.clone(), ..RuntimeConfig::default() }) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!("instance pool unavailable ({e}); using per-instance memory");
-                Runtime::new(RuntimeConfig { grants, ..RuntimeConfig::default() })?
+                Runtime::new(RuntimeConfig { grants, compile_cache, ..RuntimeConfig::default() })?
             }
         };
         if let Some(parent) = g.store.parent() {
@@ -282,7 +310,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let g = &cli.global;
     match cli.cmd {
         Cmd::Checker(args) => {
-            let host = Host::new(g)?;
+            // Checks write little of the interpreter's large image: slots reset only the pages
+            // a check wrote. `derive` runs domains, which rewrite megabytes: the default pool.
+            let host = if args.runs_domains() { Host::new(g)? } else { Host::with_pool(g, eigenbox_runtime::InstancePool::for_checkers())? };
             checker_cmd::run(args, &host.runtime, &host.rt, &g.plugins, &host.store)
         }
         Cmd::Plugin(PluginCmd::Package { wasm, manifest, out }) => package(&wasm, &manifest, &out),

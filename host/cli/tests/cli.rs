@@ -190,3 +190,48 @@ fn calls_under_a_policy_are_decided_and_audited() {
     let o = env.run(&["audit", "check"]);
     assert!(o.status.success(), "{}{}", text(&o).0, text(&o).1);
 }
+
+/// `checker derive | lint | run | list | replay` on the mock domain with the Starlark interpreter;
+/// the compile cache makes every command after the first skip compiling it.
+#[test]
+fn checkers_are_derived_linted_run_recorded_and_replayed() {
+    let env = Env::new();
+    let interp = workspace_root().join("target/wasm32-wasip2/release/eigenbox_checker_starlark.wasm");
+    let cache = env.dir.path().join("cache");
+    let (interp, cache) = (interp.to_str().unwrap(), cache.to_str().unwrap());
+    let ck = |args: &[&str]| env.run(&[&["--compile-cache", cache, "checker", "--interpreter", interp][..], args].concat());
+
+    // Derive one program per mock task; each passes lint.
+    let out = env.dir.path().join("derived");
+    let o = ck(&["derive", "mock", "--out", out.to_str().unwrap(), "--lint"]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    let n = index["checkers"].as_array().unwrap().len();
+    let tasks: serde_json::Value = serde_json::from_slice(&std::fs::read(workspace_root().join("plugins/mock/data/tasks.json")).unwrap()).unwrap();
+    assert_eq!(n, tasks.as_array().unwrap().len());
+    assert!(stdout.contains(&format!("{n} checker(s) derived")) && stdout.contains(", 0 failed lint"), "{stdout}");
+    let first = out.join(index["checkers"][0]["file"].as_str().unwrap());
+    assert!(std::fs::read_to_string(&first).unwrap().contains("def check(task, trajectory, initial, final):"));
+    let o = ck(&["lint", first.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).0.contains("ok: "), "{:?}", text(&o));
+
+    // Run: the termination reason reaches the program; pass 0, fail 1, checker error 3.
+    let program = env.dir.path().join("stop.star");
+    std::fs::write(&program, "def check(task, trajectory, initial, final):\n    return {\"passed\": task[\"_eigenbox\"][\"termination_reason\"] == \"user_stop\", \"reasons\": [task[\"id\"]]}\n").unwrap();
+    let bundle = env.dir.path().join("episode.json");
+    std::fs::write(&bundle, r#"{"task": {"id": "t-1"}, "trajectory": [{"role": "user", "content": "hi"}]}"#).unwrap();
+    let (p, b) = (program.to_str().unwrap(), bundle.to_str().unwrap());
+    let o = ck(&["run", p, b, "--termination-reason", "user_stop"]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert!(text(&o).0.contains("- t-1") && text(&o).0.contains("recorded chk-000001"), "{:?}", text(&o));
+    let o = ck(&["run", p, b, "--termination-reason", "max_steps"]);
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+    let o = ck(&["run", p, b]);
+    assert_eq!(o.status.code(), Some(3), "{:?}", text(&o));
+    assert!(text(&o).0.contains("_eigenbox"), "{:?}", text(&o));
+    let o = ck(&["list"]);
+    assert_eq!(text(&o).0.lines().filter(|l| l.starts_with("chk-")).count(), 3, "{:?}", text(&o));
+    let o = ck(&["replay", "chk-000002"]);
+    assert!(o.status.success() && text(&o).0.contains("reproduced"), "{:?}", text(&o));
+}

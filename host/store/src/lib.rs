@@ -48,6 +48,12 @@ pub enum StoreError {
         /// The marker found (or "none").
         found: String,
     },
+    /// Another process has the store open (sled holds an exclusive lock on it).
+    #[error("store {path} is in use by another process (another eigenbox command is running on it; wait for it, or pass another --store)")]
+    InUse {
+        /// The path.
+        path: PathBuf,
+    },
     /// sled could not open or read the database.
     #[error("store {path} is corrupt or unreadable: {reason}")]
     Corrupt {
@@ -147,6 +153,10 @@ impl Store {
         let opened = catch_unwind(AssertUnwindSafe(|| sled::Config::new().path(path).open()));
         let db = match opened {
             Ok(Ok(db)) => db,
+            // sled 0.34 reports its lock as an io error with this text (kind `Other`).
+            Ok(Err(sled::Error::Io(e))) if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock") => {
+                return Err(StoreError::InUse { path: path.into() })
+            }
             Ok(Err(e)) => return Err(StoreError::Corrupt { path: path.into(), reason: e.to_string() }),
             Err(panic) => {
                 let reason = panic
@@ -396,5 +406,18 @@ mod tests {
         assert!(matches!(s.run("run-000001"), Err(StoreError::BadRecord { .. })));
         s.db().open_tree(WASM).unwrap().insert("aa", &b"zz"[..]).unwrap();
         assert!(matches!(s.wasm("aa"), Err(StoreError::HashMismatch { .. })));
+    }
+
+    #[test]
+    fn a_store_open_elsewhere_is_reported_in_use_not_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        let _held = Store::open(&p).unwrap();
+        // sled's lock is per open file description: a second open in this process is refused the same way.
+        match Store::open(&p) {
+            Err(StoreError::InUse { path }) => assert_eq!(path, p),
+            Err(other) => panic!("unexpected error: {other}"),
+            Ok(_) => panic!("a second open of a locked store succeeded"),
+        }
     }
 }

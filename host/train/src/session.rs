@@ -194,6 +194,25 @@ pub struct GrpoSummary {
     pub checkpoint: Option<CheckpointRecord>,
 }
 
+/// How the episodes of `records` ended, most frequent first: `user_error: user sent an empty
+/// message ×4, max_steps ×1`.
+fn episode_endings(records: &[crate::rollout::RolloutRecord]) -> String {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for r in records {
+        let e = &r.scored.episode;
+        let what = match &e.error {
+            Some(err) => format!("{}: {err}", e.termination_reason.as_str()),
+            None => e.termination_reason.as_str().to_string(),
+        };
+        match counts.iter_mut().find(|(w, _)| *w == what) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((what, 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.iter().map(|(w, n)| format!("{w} ×{n}")).collect::<Vec<_>>().join(", ")
+}
+
 /// GRPO: rollouts from `source` with the model of `loaded`, updates of its weights,
 /// checkpoints, metrics and rollout episodes into `out`.
 pub fn train_grpo(loaded: &LoadedModel, source: &mut EpisodeRollouts, out: &TrainOutput, config: GrpoConfig, opts: &RunOptions) -> Result<GrpoSummary> {
@@ -214,7 +233,13 @@ pub fn train_grpo(loaded: &LoadedModel, source: &mut EpisodeRollouts, out: &Trai
     let (mut stats, mut checkpoint) = (vec![], None);
     let result = (|| -> Result<()> {
         while trainer.step_count() < opts.steps {
-            let st = trainer.step(&loaded.model, None, source)?;
+            let st = match trainer.step(&loaded.model, None, source) {
+                Ok(st) => st,
+                Err(eigenbox_learner::LearnerError::Rollout(msg)) if msg.contains("no trained tokens") => {
+                    bail!("{msg}: no episode of the step reached an agent turn ({}); the policy has nothing to learn from (with an untrained or tiny model as the user simulator, point --user at a served model)", episode_endings(&source.take_records()))
+                }
+                Err(e) => return Err(e.into()),
+            };
             let step = st.step;
             for (n, r) in source.take_records().into_iter().enumerate() {
                 out.put(ROLLOUTS, &format!("{step:010}/{n:06}"), &json!({"run": run, "task_id": r.scored.episode.task_id, "record": r}))?;

@@ -22,7 +22,7 @@
 //! ```
 
 use eigenbox_sdk::prelude::*;
-use eigenbox_sdk::Map;
+use eigenbox_sdk::{Cached, Map};
 
 use eigenbox_sdk::py::pydantic::Validator;
 use eigenbox_sdk::py::{self, iterate as py_iter, len as py_len, py_eq, py_sub, type_name as py_type, Num};
@@ -133,8 +133,9 @@ pub struct Flight {
     pub scheduled_departure_time_est: String,
     /// Scheduled arrival time (HH:MM:SS, possibly `+1`).
     pub scheduled_arrival_time_est: String,
-    /// Status by date.
-    pub dates: OrderedMap<String, FlightDate>,
+    /// Status by date (a [`Table`]: copy-on-write per date, so writing one date's seat count
+    /// copies that date, not all thirty).
+    pub dates: Table<FlightDate>,
 }
 
 /// `DirectFlight` (search results).
@@ -281,10 +282,10 @@ impl<'de> Deserialize<'de> for Passengers {
 pub struct FlightDb {
     /// Flights by number.
     pub flights: Table<Flight>,
-    /// Users by id.
-    pub users: Table<User>,
-    /// Reservations by id.
-    pub reservations: Table<Reservation>,
+    /// Users by id (keeping each row's text as a tool result: `get_user_details`).
+    pub users: Table<User, true>,
+    /// Reservations by id (keeping each row's text as a tool result: `get_reservation_details`).
+    pub reservations: Table<Reservation, true>,
 }
 
 /// `AirportCode`.
@@ -663,8 +664,8 @@ impl Airline {
     /// `_payment_for_update`: checks, deducts a gift card, returns the payment (if non-zero).
     fn payment_for_update(&mut self, uid: &str, payment_id: &PyValue, total: Num) -> Result<Option<Payment>, ToolError> {
         let key = payment_id.dict_key()?;
-        let user = self.db.users.get_mut(uid).ok_or_else(|| ToolError::failed(format!("User {uid} not found")))?;
-        let Some(pm) = key.and_then(|k| user.payment_methods.get_mut(k)) else {
+        let user = self.db.users.get(uid).ok_or_else(|| ToolError::failed(format!("User {uid} not found")))?;
+        let Some(pm) = key.and_then(|k| user.payment_methods.get(k)) else {
             return Err("Payment method not found".into());
         };
         if pm.source == "certificate" {
@@ -675,7 +676,11 @@ impl Airline {
             if amt < total.f() {
                 return Err("Gift card balance is not enough".into());
             }
-            pm.amount = Some(amt - total.f());
+            // Only a gift card changes the user (read first: a write copies the row).
+            let user = self.db.users.get_mut(uid).expect("user checked");
+            if let Some(pm) = key.and_then(|k| user.payment_methods.get_mut(k)) {
+                pm.amount = Some(amt - total.f());
+            }
         }
         if !total.nonzero() {
             return Ok(None);
@@ -686,7 +691,7 @@ impl Airline {
         Ok(Some(Payment { payment_id: key.unwrap_or_default().to_string(), amount: amount.unwrap_or(0) }))
     }
 
-    fn book_reservation(&mut self, a: BookReservation) -> Result<Reservation, ToolError> {
+    fn book_reservation(&mut self, a: BookReservation) -> Result<&Reservation, ToolError> {
         let flights = convert(a.flights.value(), "FlightInfo", v_flight_info)?;
         let passengers = convert(a.passengers.value(), "Passenger", v_passenger)?;
         let payments = convert(a.payment_methods.value(), "Payment", v_payment)?;
@@ -832,16 +837,16 @@ impl Airline {
                 *seats -= n;
             }
         }
-        self.db.reservations.insert(rid.clone(), reservation.clone());
-        self.db.users.get_mut(&uid).expect("user checked").reservations.push(rid);
-        Ok(reservation)
+        self.db.users.get_mut(&uid).expect("user checked").reservations.push(rid.clone());
+        self.db.reservations.insert(rid.clone(), reservation);
+        Ok(&self.db.reservations[&rid])
     }
 
     fn calculate(&mut self, a: Calculate) -> Result<String, ToolError> {
         py::calc::calculate(a.expression.value()).map_err(ToolError::failed)
     }
 
-    fn cancel_reservation(&mut self, a: CancelReservation) -> Result<Reservation, ToolError> {
+    fn cancel_reservation(&mut self, a: CancelReservation) -> Result<&Reservation, ToolError> {
         let rid = self.reservation_key(&a.reservation_id)?;
         let r = self.db.reservations.get_mut(&rid).expect("checked");
         let refunds: Vec<Payment> = r
@@ -851,17 +856,21 @@ impl Airline {
             .collect();
         r.payment_history.extend(refunds);
         r.status = Some("cancelled".into());
-        Ok(r.clone())
+        Ok(r)
     }
 
-    fn get_reservation_details(&mut self, a: GetReservationDetails) -> Result<Reservation, ToolError> {
-        let rid = self.reservation_key(&a.reservation_id)?;
-        Ok(self.db.reservations[&rid].clone())
+    fn get_reservation_details(&mut self, a: GetReservationDetails) -> Result<Cached<'_, Reservation>, ToolError> {
+        match a.reservation_id.dict_key()?.and_then(|k| self.db.reservations.get_cached(k)) {
+            Some(r) => Ok(r),
+            None => Err(format!("Reservation {} not found", a.reservation_id).into()),
+        }
     }
 
-    fn get_user_details(&mut self, a: GetUserDetails) -> Result<User, ToolError> {
-        let uid = self.user_key(&a.user_id)?;
-        Ok(self.db.users[&uid].clone())
+    fn get_user_details(&mut self, a: GetUserDetails) -> Result<Cached<'_, User>, ToolError> {
+        match a.user_id.dict_key()?.and_then(|k| self.db.users.get_cached(k)) {
+            Some(u) => Ok(u),
+            None => Err(format!("User {} not found", a.user_id).into()),
+        }
     }
 
     fn list_all_airports(&mut self, _: ListAllAirports) -> Result<Vec<AirportCode>, ToolError> {
@@ -926,7 +935,7 @@ impl Airline {
         Ok("Transfer successful".into())
     }
 
-    fn update_reservation_baggages(&mut self, a: UpdateReservationBaggages) -> Result<Reservation, ToolError> {
+    fn update_reservation_baggages(&mut self, a: UpdateReservationBaggages) -> Result<&Reservation, ToolError> {
         let rid = self.reservation_key(&a.reservation_id)?;
         let uid = self.db.reservations[&rid].user_id.clone();
         if !self.db.users.contains_key(&uid) {
@@ -942,10 +951,10 @@ impl Airline {
         }
         r.total_baggages = a.total_baggages.into_value();
         r.nonfree_baggages = a.nonfree_baggages.into_value();
-        Ok(r.clone())
+        Ok(r)
     }
 
-    fn update_reservation_flights(&mut self, a: UpdateReservationFlights) -> Result<Reservation, ToolError> {
+    fn update_reservation_flights(&mut self, a: UpdateReservationFlights) -> Result<&Reservation, ToolError> {
         let flights = convert(a.flights.value(), "FlightInfo", v_flight_info)?;
         let rid = self.reservation_key(&a.reservation_id)?;
         let uid = self.db.reservations[&rid].user_id.clone();
@@ -1005,10 +1014,10 @@ impl Airline {
         }
         r.flights = new_flights;
         r.cabin = a.cabin.into_value();
-        Ok(r.clone())
+        Ok(r)
     }
 
-    fn update_reservation_passengers(&mut self, a: UpdateReservationPassengers) -> Result<Reservation, ToolError> {
+    fn update_reservation_passengers(&mut self, a: UpdateReservationPassengers) -> Result<&Reservation, ToolError> {
         let passengers = convert(a.passengers.value(), "Passenger", v_passenger)?;
         let rid = self.reservation_key(&a.reservation_id)?;
         let len = match &passengers {
@@ -1023,7 +1032,7 @@ impl Airline {
             Conv::Typed(p) => Passengers::Typed(p),
             Conv::Raw(raw) => Passengers::Raw(raw),
         };
-        Ok(r.clone())
+        Ok(r)
     }
 
     fn get_flight_status(&mut self, a: GetFlightStatus) -> Result<String, ToolError> {
@@ -1052,19 +1061,19 @@ impl Domain for Airline {
 
     fn toolkits() -> Vec<Toolkit<Self>> {
         vec![Toolkit::new("AirlineTools", Requestor::Assistant)
-            .tool(ToolKind::Write, Self::book_reservation)
+            .tool_ref(ToolKind::Write, Self::book_reservation)
             .tool(ToolKind::Generic, Self::calculate)
-            .tool(ToolKind::Write, Self::cancel_reservation)
-            .tool(ToolKind::Read, Self::get_reservation_details)
-            .tool(ToolKind::Read, Self::get_user_details)
+            .tool_ref(ToolKind::Write, Self::cancel_reservation)
+            .tool_cached(ToolKind::Read, Self::get_reservation_details)
+            .tool_cached(ToolKind::Read, Self::get_user_details)
             .tool(ToolKind::Read, Self::list_all_airports)
             .tool(ToolKind::Read, Self::search_direct_flight)
             .tool(ToolKind::Read, Self::search_onestop_flight)
             .tool(ToolKind::Write, Self::send_certificate)
             .tool(ToolKind::Generic, Self::transfer_to_human_agents)
-            .tool(ToolKind::Write, Self::update_reservation_baggages)
-            .tool(ToolKind::Write, Self::update_reservation_flights)
-            .tool(ToolKind::Write, Self::update_reservation_passengers)
+            .tool_ref(ToolKind::Write, Self::update_reservation_baggages)
+            .tool_ref(ToolKind::Write, Self::update_reservation_flights)
+            .tool_ref(ToolKind::Write, Self::update_reservation_passengers)
             .tool(ToolKind::Read, Self::get_flight_status)]
     }
 

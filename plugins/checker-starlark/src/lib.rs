@@ -43,7 +43,10 @@ use starlark::syntax::{AstModule, Dialect, DialectTypes};
 use starlark::values::dict::DictRef;
 use starlark::values::list::ListRef;
 use starlark::values::float::UnpackFloat;
-use starlark::values::{UnpackValue, Value};
+use starlark::values::dict::AllocDict;
+use starlark::values::list::AllocList;
+use starlark::values::{Heap, UnpackValue, Value};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use starlark::PrintHandler;
 
 /// Starlark call frames a program may nest (a recursion bomb stops here with a `limit` fault).
@@ -148,14 +151,112 @@ impl PrintHandler for Capture {
     }
 }
 
-fn json(what: &str, text: &str) -> Result<serde_json::Value, Fault> {
-    serde_json::from_str(text).map_err(|e| fault(FaultKind::BadInput, format!("{what} is not valid JSON: {e}")))
+/// JSON text straight onto the Starlark heap, with the same values `heap.alloc(serde_json::Value)`
+/// would give (numbers through `serde_json::Number`'s own conversion, duplicate keys keeping the
+/// first position and the last value) but without building the `serde_json::Value` tree first:
+/// input conversion was most of a check's fixed cost.
+fn json<'v>(heap: Heap<'v>, what: &str, text: &str) -> Result<Value<'v>, Fault> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let v = ToStarlark { heap }.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    v.map_err(|e| fault(FaultKind::BadInput, format!("{what} is not valid JSON: {e}")))
 }
 
-fn opt_json(what: &str, text: &Option<String>) -> Result<serde_json::Value, Fault> {
+fn opt_json<'v>(heap: Heap<'v>, what: &str, text: &Option<String>) -> Result<Value<'v>, Fault> {
     match text {
-        Some(t) => json(what, t),
-        None => Ok(serde_json::Value::Null),
+        Some(t) => json(heap, what, t),
+        None => Ok(Value::new_none()),
+    }
+}
+
+/// The key serde_json's `arbitrary_precision` feature (which `starlark` enables) wraps every
+/// number in.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+#[derive(Clone, Copy)]
+struct ToStarlark<'v> {
+    heap: Heap<'v>,
+}
+
+impl<'de, 'v> DeserializeSeed<'de> for ToStarlark<'v> {
+    type Value = Value<'v>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value<'v>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// A map key: a string on the heap, or the marker of an `arbitrary_precision` number.
+enum Key<'v> {
+    Str(Value<'v>),
+    Number,
+}
+
+struct KeySeed<'v>(Heap<'v>);
+
+impl<'de, 'v> DeserializeSeed<'de> for KeySeed<'v> {
+    type Value = Key<'v>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key<'v>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de, 'v> Visitor<'de> for KeySeed<'v> {
+    type Value = Key<'v>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Key<'v>, E> {
+        Ok(if s == NUMBER_TOKEN { Key::Number } else { Key::Str(self.0.alloc_str(s).to_value()) })
+    }
+}
+
+impl<'de, 'v> Visitor<'de> for ToStarlark<'v> {
+    type Value = Value<'v>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Value<'v>, E> {
+        Ok(Value::new_none())
+    }
+    fn visit_none<E>(self) -> Result<Value<'v>, E> {
+        Ok(Value::new_none())
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value<'v>, E> {
+        Ok(Value::new_bool(b))
+    }
+    fn visit_u64<E>(self, x: u64) -> Result<Value<'v>, E> {
+        Ok(self.heap.alloc(x))
+    }
+    fn visit_i64<E>(self, x: i64) -> Result<Value<'v>, E> {
+        Ok(self.heap.alloc(x))
+    }
+    fn visit_f64<E>(self, x: f64) -> Result<Value<'v>, E> {
+        Ok(self.heap.alloc(x))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value<'v>, E> {
+        Ok(self.heap.alloc_str(s).to_value())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value<'v>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element_seed(self)? {
+            items.push(v);
+        }
+        Ok(self.heap.alloc(AllocList(items)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value<'v>, A::Error> {
+        let mut entries: Vec<(Value<'v>, Value<'v>)> = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        while let Some(key) = map.next_key_seed(KeySeed(self.heap))? {
+            match key {
+                Key::Number if entries.is_empty() => {
+                    // The only entry of an `arbitrary_precision` number: its literal text.
+                    let text: String = map.next_value()?;
+                    let n: serde_json::Number = text.parse().map_err(serde::de::Error::custom)?;
+                    return Ok(self.heap.alloc(&n));
+                }
+                Key::Number => entries.push((self.heap.alloc_str(NUMBER_TOKEN).to_value(), map.next_value_seed(self)?)),
+                Key::Str(k) => entries.push((k, map.next_value_seed(self)?)),
+            }
+        }
+        Ok(self.heap.alloc(AllocDict(entries)))
     }
 }
 
@@ -265,7 +366,9 @@ pub fn lint(program: String) -> Result<Vec<Fault>, Fault> {
     Module::with_temp_heap(|module| {
         let capture = Capture(RefCell::new(String::new()));
         let mut ev = Evaluator::new(&module);
-        ev.enable_static_typechecking(true);
+        // Loaded as `check` loads it (no evaluator-level static typechecking, which refuses
+        // ordinary dynamic code such as comparing a dict global with `None`): lint must not
+        // refuse what `check` runs. The whole-program type checker above is what proves errors.
         ev.set_print_handler(&capture);
         let _ = ev.set_max_callstack_size(MAX_CALLSTACK);
         let f = load(&mut ev, &module, ast, globals)?;
@@ -293,22 +396,9 @@ fn check_arity(f: Value) -> Result<(), Fault> {
 
 /// Run a program on one episode.
 pub fn check(program: String, input: CheckInput) -> Result<Verdict, Fault> {
-    let task = json("task", &input.task)?;
-    let trajectory = json("trajectory", &input.trajectory)?;
-    if !trajectory.is_array() {
-        return Err(fault(FaultKind::BadInput, "trajectory must be a JSON array of messages"));
-    }
-    let initial = serde_json::json!({
-        "agent": opt_json("initial agent state", &input.initial_agent_state)?,
-        "user": opt_json("initial user state", &input.initial_user_state)?,
-    });
-    let final_ = serde_json::json!({
-        "agent": opt_json("final agent state", &input.final_agent_state)?,
-        "user": opt_json("final user state", &input.final_user_state)?,
-    });
-    let ast = parse(program)?;
     let globals = globals();
     Module::with_temp_heap(|module| {
+        let ast = parse(program)?;
         let capture = Capture(RefCell::new(String::new()));
         let result = {
             let mut ev = Evaluator::new(&module);
@@ -318,8 +408,26 @@ pub fn check(program: String, input: CheckInput) -> Result<Verdict, Fault> {
             ev.set_print_handler(&capture);
             let _ = ev.set_max_callstack_size(MAX_CALLSTACK);
             let f = load(&mut ev, &module, ast, globals)?;
+            // The inputs go onto the heap only now: values nothing roots would not survive a
+            // garbage collection while the program's top level runs.
             let heap = module.heap();
-            let args = [heap.alloc(task), heap.alloc(trajectory), heap.alloc(initial), heap.alloc(final_)];
+            let task = json(heap, "task", &input.task)?;
+            let trajectory = json(heap, "trajectory", &input.trajectory)?;
+            if ListRef::from_value(trajectory).is_none() {
+                return Err(fault(FaultKind::BadInput, "trajectory must be a JSON array of messages"));
+            }
+            fn side<'v>(agent: Value<'v>, user: Value<'v>) -> AllocDict<[(&'static str, Value<'v>); 2]> {
+                AllocDict([("agent", agent), ("user", user)])
+            }
+            let initial = side(
+                opt_json(heap, "initial agent state", &input.initial_agent_state)?,
+                opt_json(heap, "initial user state", &input.initial_user_state)?,
+            );
+            let final_ = side(
+                opt_json(heap, "final agent state", &input.final_agent_state)?,
+                opt_json(heap, "final user state", &input.final_user_state)?,
+            );
+            let args = [task, trajectory, heap.alloc(initial), heap.alloc(final_)];
             let v = ev.eval_function(f, &args, &[]).map_err(|e| from_error(FaultKind::Runtime, &e))?;
             to_verdict(v, String::new())
         };

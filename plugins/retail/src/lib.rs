@@ -24,7 +24,7 @@
 //! ```
 
 use eigenbox_sdk::prelude::*;
-use eigenbox_sdk::{ArgSchema, Map};
+use eigenbox_sdk::{ArgSchema, Cached, Map};
 
 use eigenbox_sdk::py;
 use eigenbox_sdk::py::pydantic::Validator;
@@ -209,12 +209,12 @@ pub struct Order {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetailDb {
-    /// Products by id.
-    pub products: Table<Product>,
-    /// Users by id.
-    pub users: Table<User>,
-    /// Orders by id.
-    pub orders: Table<Order>,
+    /// Products by id (each row's text as a tool result kept: `get_product_details`).
+    pub products: Table<Product, true>,
+    /// Users by id (each row's text as a tool result kept: `get_user_details`).
+    pub users: Table<User, true>,
+    /// Orders by id (each row's text as a tool result kept: `get_order_details`).
+    pub orders: Table<Order, true>,
 }
 
 /// The retail domain's state.
@@ -625,30 +625,34 @@ impl Retail {
         err("User not found")
     }
 
-    fn get_order_details(&mut self, a: GetOrderDetails) -> Result<Order, ToolError> {
-        let key = self.order_key(a.order_id.value())?;
-        Ok(self.db.orders[&key].clone())
+    fn get_order_details(&mut self, a: GetOrderDetails) -> Result<Cached<'_, Order>, ToolError> {
+        match py::dict_key(a.order_id.value())?.and_then(|k| self.db.orders.get_cached(k)) {
+            Some(o) => Ok(o),
+            None => err("Order not found"),
+        }
     }
 
-    fn get_product_details(&mut self, a: GetProductDetails) -> Result<Product, ToolError> {
-        match py::dict_key(a.product_id.value())?.and_then(|k| self.db.products.get(k)) {
-            Some(p) => Ok(p.clone()),
+    fn get_product_details(&mut self, a: GetProductDetails) -> Result<Cached<'_, Product>, ToolError> {
+        match py::dict_key(a.product_id.value())?.and_then(|k| self.db.products.get_cached(k)) {
+            Some(p) => Ok(p),
             None => err("Product not found"),
         }
     }
 
-    fn get_item_details(&mut self, a: GetItemDetails) -> Result<Variant, ToolError> {
+    fn get_item_details(&mut self, a: GetItemDetails) -> Result<&Variant, ToolError> {
         for p in self.db.products.values() {
             if let Some(v) = py::dict_key(a.item_id.value())?.and_then(|k| p.variants.get(k)) {
-                return Ok(v.clone());
+                return Ok(v);
             }
         }
         err("Item not found")
     }
 
-    fn get_user_details(&mut self, a: GetUserDetails) -> Result<User, ToolError> {
-        let key = self.user_key(a.user_id.value())?;
-        Ok(self.db.users[&key].clone())
+    fn get_user_details(&mut self, a: GetUserDetails) -> Result<Cached<'_, User>, ToolError> {
+        match py::dict_key(a.user_id.value())?.and_then(|k| self.db.users.get_cached(k)) {
+            Some(u) => Ok(u),
+            None => err("User not found"),
+        }
     }
 
     fn list_all_product_types(&mut self, _: ListAllProductTypes) -> Result<String, ToolError> {
@@ -841,10 +845,10 @@ impl Domain for Retail {
             .tool(ToolKind::Write, Self::exchange_delivered_order_items)
             .tool(ToolKind::Read, Self::find_user_id_by_name_zip)
             .tool(ToolKind::Read, Self::find_user_id_by_email)
-            .tool(ToolKind::Read, Self::get_order_details)
-            .tool(ToolKind::Read, Self::get_product_details)
-            .tool(ToolKind::Read, Self::get_item_details)
-            .tool(ToolKind::Read, Self::get_user_details)
+            .tool_cached(ToolKind::Read, Self::get_order_details)
+            .tool_cached(ToolKind::Read, Self::get_product_details)
+            .tool_ref(ToolKind::Read, Self::get_item_details)
+            .tool_cached(ToolKind::Read, Self::get_user_details)
             .tool(ToolKind::Read, Self::list_all_product_types)
             .tool(ToolKind::Write, Self::modify_pending_order_address)
             .tool(ToolKind::Write, Self::modify_pending_order_items)

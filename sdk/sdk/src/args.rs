@@ -204,9 +204,13 @@ pub fn take_arg<T: DeserializeOwned>(
     name: &str,
     default: Option<&str>,
 ) -> Result<T, ToolError> {
+    let parsed;
     let v = match (kwargs.get(name), default) {
-        (Some(v), _) => v.clone(),
-        (None, Some(d)) => serde_json::from_str(d).unwrap_or(Value::Null),
+        (Some(v), _) => v,
+        (None, Some(d)) => {
+            parsed = serde_json::from_str(d).unwrap_or(Value::Null);
+            &parsed
+        }
         (None, None) => {
             return Err(ToolError::new(
                 ToolErrorKind::InvalidArguments,
@@ -214,9 +218,11 @@ pub fn take_arg<T: DeserializeOwned>(
             ))
         }
     };
-    let shown = eigenbox_pyjson::py_repr(&v);
-    let tname = PyValue(v.clone()).py_type();
-    serde_json::from_value(v).map_err(|e| {
+    // Straight from the borrowed value (no copy first); the error text is only built when
+    // the value does not bind.
+    T::deserialize(v).map_err(|e| {
+        let shown = eigenbox_pyjson::py_repr(v);
+        let tname = crate::py::type_name(v);
         ToolError::new(
             ToolErrorKind::InvalidArguments,
             format!("{class}.{func}() argument '{name}' has an invalid value {shown} ({tname}): {e}"),

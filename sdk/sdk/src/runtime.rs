@@ -2,6 +2,7 @@
 
 use crate::args::ToolArgs;
 use crate::binary;
+use crate::table::Cached;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::cell::RefCell;
@@ -181,6 +182,112 @@ pub struct Toolkit<D> {
     env_fns: Vec<EnvEntry<D>>,
 }
 
+/// A result that serializes as a JSON string (a `String`, `&str`, `Some(string)`...): the
+/// string itself, without rendering and un-escaping it; `Err` for anything else.
+struct StrProbe;
+
+/// Not a string.
+#[derive(Debug)]
+struct NotStr;
+
+impl std::fmt::Display for NotStr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not a string")
+    }
+}
+impl std::error::Error for NotStr {}
+impl serde::ser::Error for NotStr {
+    fn custom<T: std::fmt::Display>(_: T) -> Self {
+        NotStr
+    }
+}
+
+macro_rules! not_str {
+    ($($f:ident($($t:ty),*);)*) => {$(
+        fn $f(self, $(_: $t),*) -> Result<String, NotStr> {
+            Err(NotStr)
+        }
+    )*};
+}
+
+impl Serializer for StrProbe {
+    type Ok = String;
+    type Error = NotStr;
+    type SerializeSeq = serde::ser::Impossible<String, NotStr>;
+    type SerializeTuple = serde::ser::Impossible<String, NotStr>;
+    type SerializeTupleStruct = serde::ser::Impossible<String, NotStr>;
+    type SerializeTupleVariant = serde::ser::Impossible<String, NotStr>;
+    type SerializeMap = serde::ser::Impossible<String, NotStr>;
+    type SerializeStruct = serde::ser::Impossible<String, NotStr>;
+    type SerializeStructVariant = serde::ser::Impossible<String, NotStr>;
+    fn serialize_str(self, v: &str) -> Result<String, NotStr> {
+        Ok(v.to_string())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<String, NotStr> {
+        v.serialize(self)
+    }
+    not_str! {
+        serialize_bool(bool); serialize_i8(i8); serialize_i16(i16); serialize_i32(i32); serialize_i64(i64);
+        serialize_i128(i128); serialize_u8(u8); serialize_u16(u16); serialize_u32(u32); serialize_u64(u64);
+        serialize_u128(u128); serialize_f32(f32); serialize_f64(f64); serialize_char(char);
+        serialize_bytes(&[u8]); serialize_none(); serialize_unit(); serialize_unit_struct(&'static str);
+        serialize_unit_variant(&'static str, u32, &'static str);
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, _: &T) -> Result<String, NotStr> {
+        Err(NotStr)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(self, _: &'static str, _: u32, _: &'static str, _: &T) -> Result<String, NotStr> {
+        Err(NotStr)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotStr> {
+        Err(NotStr)
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotStr> {
+        Err(NotStr)
+    }
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, NotStr> {
+        Err(NotStr)
+    }
+    fn serialize_tuple_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<Self::SerializeTupleVariant, NotStr> {
+        Err(NotStr)
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotStr> {
+        Err(NotStr)
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, NotStr> {
+        Err(NotStr)
+    }
+    fn serialize_struct_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<Self::SerializeStructVariant, NotStr> {
+        Err(NotStr)
+    }
+}
+
+/// A tool result as the tool message content: a string verbatim, anything else as
+/// `json.dumps(result, default=str)`, straight to the reference's text (no `Value` in
+/// between). `Err` is the tool's error message when the result cannot be rendered.
+pub(crate) fn render_text<R: Serialize + ?Sized>(r: &R) -> Result<String, String> {
+    let failed = |e: &dyn std::fmt::Display| format!("could not serialize the result: {e}");
+    // A string result is the content itself, not its JSON.
+    if let Ok(s) = r.serialize(StrProbe) {
+        return Ok(s);
+    }
+    let text = eigenbox_pyjson::to_json(r).map_err(|e| failed(&e))?;
+    if text.starts_with('"') {
+        return serde_json::from_str::<String>(&text).map_err(|e| failed(&e));
+    }
+    Ok(text)
+}
+
+/// Render a tool's result for `want`.
+fn render<R: Serialize + ?Sized>(r: &R, want: Want) -> Result<Out, ToolError> {
+    match want {
+        Want::Value => serde_json::to_value(r)
+            .map(Out::Value)
+            .map_err(|e| ToolError::failed(format!("could not serialize the result: {e}"))),
+        Want::Text => render_text(r).map(Out::Text).map_err(ToolError::failed),
+    }
+}
+
 fn handler<D, A, R, E, F>(f: F) -> Handler<D>
 where
     A: ToolArgs,
@@ -191,19 +298,38 @@ where
     Box::new(move |d: &mut D, class: &str, kwargs: &Map<String, Value>, want: Want| {
         let args = A::from_kwargs(class, kwargs)?;
         let r = f(d, args).map_err(Into::into)?;
-        let failed = |e: &dyn std::fmt::Display| ToolError::failed(format!("could not serialize the result: {e}"));
-        match want {
-            Want::Value => serde_json::to_value(&r).map(Out::Value).map_err(|e| failed(&e)),
-            // Straight to the reference's text, without a `Value` in between.
-            Want::Text => {
-                let text = eigenbox_pyjson::to_json(&r).map_err(|e| failed(&e))?;
-                if text.starts_with('"') {
-                    // A string result is the content itself, not its JSON.
-                    return serde_json::from_str::<String>(&text).map(Out::Text).map_err(|e| failed(&e));
-                }
-                Ok(Out::Text(text))
-            }
+        render(&r, want)
+    })
+}
+
+fn handler_cached<D, A, R, E, F>(f: F) -> Handler<D>
+where
+    A: ToolArgs,
+    R: Serialize,
+    E: Into<ToolError>,
+    F: for<'a> Fn(&'a mut D, A) -> Result<Cached<'a, R>, E> + 'static,
+{
+    Box::new(move |d: &mut D, class: &str, kwargs: &Map<String, Value>, want: Want| {
+        let args = A::from_kwargs(class, kwargs)?;
+        let c = f(d, args).map_err(Into::into)?;
+        match (want, c.text) {
+            (Want::Text, Some(text)) => Ok(Out::Text(text.to_string())),
+            _ => render(c.row, want),
         }
+    })
+}
+
+fn handler_ref<D, A, R, E, F>(f: F) -> Handler<D>
+where
+    A: ToolArgs,
+    R: Serialize + ?Sized,
+    E: Into<ToolError>,
+    F: for<'a> Fn(&'a mut D, A) -> Result<&'a R, E> + 'static,
+{
+    Box::new(move |d: &mut D, class: &str, kwargs: &Map<String, Value>, want: Want| {
+        let args = A::from_kwargs(class, kwargs)?;
+        let r = f(d, args).map_err(Into::into)?;
+        render(r, want)
     })
 }
 
@@ -215,21 +341,45 @@ impl<D: 'static> Toolkit<D> {
 
     /// Register a tool (`@is_tool(kind)`); `mutates_state` defaults to `kind == Write`.
     /// The name, description and schema come from `A: ToolArgs`.
-    pub fn tool<A, R, E, F>(mut self, kind: ToolKind, f: F) -> Self
+    pub fn tool<A, R, E, F>(self, kind: ToolKind, f: F) -> Self
     where
         A: ToolArgs,
         R: Serialize,
         E: Into<ToolError>,
         F: Fn(&mut D, A) -> Result<R, E> + 'static,
     {
-        self.tools.push(ToolEntry {
-            name: A::NAME,
-            description: A::DESCRIPTION,
-            parameters: A::parameters,
-            kind,
-            mutates: kind == ToolKind::Write,
-            handler: handler(f),
-        });
+        self.push::<A>(kind, handler(f))
+    }
+
+    /// [`Toolkit::tool`] for a tool that returns a reference into the domain's state (a
+    /// row it looked up or just changed): the result is rendered from the reference, with
+    /// no copy of the row first. Rendered exactly like an owned result of the same type.
+    pub fn tool_ref<A, R, E, F>(self, kind: ToolKind, f: F) -> Self
+    where
+        A: ToolArgs,
+        R: Serialize + ?Sized,
+        E: Into<ToolError>,
+        F: for<'a> Fn(&'a mut D, A) -> Result<&'a R, E> + 'static,
+    {
+        self.push::<A>(kind, handler_ref(f))
+    }
+
+    /// [`Toolkit::tool_ref`] for a tool that returns a row of a [`crate::Table`] unchanged,
+    /// looked up with [`crate::Table::get_cached`]: the tool message is the row's cached
+    /// text (byte-identical to rendering the row), so the call copies text instead of
+    /// rendering the row.
+    pub fn tool_cached<A, R, E, F>(self, kind: ToolKind, f: F) -> Self
+    where
+        A: ToolArgs,
+        R: Serialize,
+        E: Into<ToolError>,
+        F: for<'a> Fn(&'a mut D, A) -> Result<Cached<'a, R>, E> + 'static,
+    {
+        self.push::<A>(kind, handler_cached(f))
+    }
+
+    fn push<A: ToolArgs>(mut self, kind: ToolKind, handler: Handler<D>) -> Self {
+        self.tools.push(ToolEntry { name: A::NAME, description: A::DESCRIPTION, parameters: A::parameters, kind, mutates: kind == ToolKind::Write, handler });
         self
     }
 

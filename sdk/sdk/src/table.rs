@@ -28,9 +28,7 @@
 //! ```
 
 use std::cell::{OnceCell, RefCell};
-use std::collections::hash_map::DefaultHasher;
 use std::fmt;
-use std::hash::BuildHasherDefault;
 use std::rc::Rc;
 
 use eigenbox_pyjson::{JsonWriter, RawJson};
@@ -39,28 +37,58 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-type Fixed = BuildHasherDefault<DefaultHasher>;
+/// The rows' index hasher: FxHash (`rustc-hash`), fixed and several times cheaper than SipHash
+/// on short keys. The hasher only places keys in the index; iteration order is insertion order
+/// whatever it is.
+type Fixed = rustc_hash::FxBuildHasher;
 
-/// One row: the value and its cached sorted text, shared by every fork until one writes it.
-#[derive(Clone)]
+/// One row: the value and its cached texts, shared by every fork until one writes it.
 struct Row<V> {
     val: V,
     /// `"key": value` as a sorted render writes it; empty until rendered.
     text: OnceCell<Box<[u8]>>,
+    /// The row as a tool result (`json.dumps(row, default=str)`), for tables that keep it
+    /// ([`Table`]'s `RESPONSES`); empty until rendered, `None` if the row cannot be rendered.
+    resp: OnceCell<Option<Box<str>>>,
+}
+
+impl<V: Clone> Clone for Row<V> {
+    /// A copy for a writer ([`Rc::make_mut`]): the texts are about to be stale, so they are
+    /// not copied.
+    fn clone(&self) -> Self {
+        Row { val: self.val.clone(), text: OnceCell::new(), resp: OnceCell::new() }
+    }
 }
 
 type Slot<V> = Rc<Row<V>>;
 
 fn slot<V>(val: V) -> Slot<V> {
-    Rc::new(Row { val, text: OnceCell::new() })
+    Rc::new(Row { val, text: OnceCell::new(), resp: OnceCell::new() })
 }
 
-/// The row behind `s`, copied first if a fork shares it, with its text dropped.
+/// The row behind `s`, copied first if a fork shares it, with its texts dropped.
 fn write<V: Clone>(s: &mut Slot<V>) -> &mut V {
     let row = Rc::make_mut(s);
     row.text = OnceCell::new();
+    row.resp = OnceCell::new();
     &mut row.val
 }
+
+/// A row looked up with [`Table::get_cached`]: the row and its text as a tool result.
+pub struct Cached<'a, V> {
+    /// The row.
+    pub row: &'a V,
+    /// `json.dumps(row, default=str)` as a tool returning the row renders it (`None` where the
+    /// row cannot be rendered; rendering the row then reports why).
+    pub text: Option<&'a str>,
+}
+
+impl<V> Clone for Cached<'_, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<V> Copy for Cached<'_, V> {}
 
 fn take<V: Clone>(s: Slot<V>) -> V {
     Rc::try_unwrap(s).map(|r| r.val).unwrap_or_else(|rc| rc.val.clone())
@@ -68,37 +96,42 @@ fn take<V: Clone>(s: Slot<V>) -> V {
 
 /// An insertion-ordered `String`-keyed table with copy-on-write rows and cached hash text.
 /// See the [module docs](self).
-pub struct Table<V> {
+///
+/// `RESPONSES = true` (`Table<Row, true>`) also keeps each row's text as a tool result
+/// ([`Table::get_cached`]), rendered with its hash text (so a state frozen after a DB hash
+/// carries it) or on first use: a tool that returns a whole row unchanged (τ²'s
+/// `get_reservation_details`) then copies text instead of rendering the row.
+pub struct Table<V, const RESPONSES: bool = false> {
     map: IndexMap<String, Slot<V>, Fixed>,
     /// Row indices in key order (Python sorts `str` by code point = UTF-8 byte order).
     sorted: RefCell<Option<Rc<[usize]>>>,
 }
 
-impl<V> Clone for Table<V> {
+impl<V, const R: bool> Clone for Table<V, R> {
     fn clone(&self) -> Self {
         Table { map: self.map.clone(), sorted: RefCell::new(self.sorted.borrow().clone()) }
     }
 }
 
-impl<V> Default for Table<V> {
+impl<V, const R: bool> Default for Table<V, R> {
     fn default() -> Self {
         Table { map: IndexMap::default(), sorted: RefCell::new(None) }
     }
 }
 
-impl<V: fmt::Debug> fmt::Debug for Table<V> {
+impl<V: fmt::Debug, const R: bool> fmt::Debug for Table<V, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.iter()).finish()
     }
 }
 
-impl<V: PartialEq> PartialEq for Table<V> {
+impl<V: PartialEq, const R: bool> PartialEq for Table<V, R> {
     fn eq(&self, other: &Self) -> bool {
         self.len() == other.len() && self.iter().zip(other.iter()).all(|(a, b)| a == b)
     }
 }
 
-impl<V> Table<V> {
+impl<V, const R: bool> Table<V, R> {
     /// An empty table.
     pub fn new() -> Self {
         Self::default()
@@ -158,7 +191,7 @@ impl<V> Table<V> {
     }
 }
 
-impl<V: Clone> Table<V> {
+impl<V: Clone, const R: bool> Table<V, R> {
     /// Mutable access to the row at `key`; the row is copied first if a fork shares it, and
     /// its cached hash text is dropped.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
@@ -195,7 +228,7 @@ impl<V: Clone> Table<V> {
     }
 }
 
-impl<V> std::ops::Index<&str> for Table<V> {
+impl<V, const R: bool> std::ops::Index<&str> for Table<V, R> {
     type Output = V;
     /// Panics if `key` is not a row (use [`Table::get`] on input-derived keys).
     fn index(&self, key: &str) -> &V {
@@ -206,14 +239,14 @@ impl<V> std::ops::Index<&str> for Table<V> {
     }
 }
 
-impl<V> std::ops::Index<&String> for Table<V> {
+impl<V, const R: bool> std::ops::Index<&String> for Table<V, R> {
     type Output = V;
     fn index(&self, key: &String) -> &V {
         &self[key.as_str()]
     }
 }
 
-impl<V> FromIterator<(String, V)> for Table<V> {
+impl<V, const R: bool> FromIterator<(String, V)> for Table<V, R> {
     fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> Self {
         let mut t = Table::new();
         for (k, v) in iter {
@@ -223,7 +256,18 @@ impl<V> FromIterator<(String, V)> for Table<V> {
     }
 }
 
-impl<V: Serialize> Table<V> {
+impl<V: Serialize, const R: bool> Table<V, R> {
+    /// The row at `key` with its text as a tool result, rendered on first use and kept until
+    /// the row is written (with `RESPONSES = false` the text is rendered on every call).
+    pub fn get_cached(&self, key: &str) -> Option<Cached<'_, V>> {
+        let s = self.map.get(key)?;
+        if !R {
+            return Some(Cached { row: &s.val, text: None });
+        }
+        let text = s.resp.get_or_init(|| crate::runtime::render_text(&s.val).ok().map(String::into_boxed_str));
+        Some(Cached { row: &s.val, text: text.as_deref() })
+    }
+
     /// The table's sorted text `{"k": v, ...}`, re-rendering only rows without cached text.
     fn sorted_text(&self) -> Result<Vec<u8>, eigenbox_pyjson::Error> {
         let order = self.sorted_order();
@@ -245,6 +289,9 @@ impl<V: Serialize> Table<V> {
                     eigenbox_pyjson::push_json_str(&mut t, k);
                     t.extend_from_slice(b": ");
                     t.extend_from_slice(w.as_bytes());
+                    if R {
+                        slot.resp.get_or_init(|| crate::runtime::render_text(&slot.val).ok().map(String::into_boxed_str));
+                    }
                     slot.text.get_or_init(|| t.into_boxed_slice())
                 }
             };
@@ -255,7 +302,7 @@ impl<V: Serialize> Table<V> {
     }
 }
 
-impl<V: Serialize> Serialize for Table<V> {
+impl<V: Serialize, const R: bool> Serialize for Table<V, R> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if eigenbox_pyjson::in_sorted_render() {
             let text = self.sorted_text().map_err(serde::ser::Error::custom)?;
@@ -269,15 +316,15 @@ impl<V: Serialize> Serialize for Table<V> {
     }
 }
 
-impl<'de, V: Deserialize<'de>> Deserialize<'de> for Table<V> {
+impl<'de, V: Deserialize<'de>, const R: bool> Deserialize<'de> for Table<V, R> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V_<V>(std::marker::PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for V_<V> {
-            type Value = Table<V>;
+        struct V_<V, const R: bool>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>, const R: bool> Visitor<'de> for V_<V, R> {
+            type Value = Table<V, R>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a dictionary")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Table<V>, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Table<V, R>, A::Error> {
                 let mut t = Table::new();
                 while let Some((k, v)) = a.next_entry::<String, V>()? {
                     // A repeated key keeps its first position and takes the last value.
@@ -286,11 +333,11 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for Table<V> {
                 Ok(t)
             }
         }
-        d.deserialize_map(V_(std::marker::PhantomData))
+        d.deserialize_map(V_::<V, R>(std::marker::PhantomData))
     }
 }
 
-impl<'a, V> IntoIterator for &'a Table<V> {
+impl<'a, V, const R: bool> IntoIterator for &'a Table<V, R> {
     type Item = (&'a String, &'a V);
     type IntoIter = Box<dyn Iterator<Item = (&'a String, &'a V)> + 'a>;
     fn into_iter(self) -> Self::IntoIter {

@@ -259,3 +259,130 @@ fn cached_hash_and_binary_snapshot() {
     }
     assert_eq!(other.state_json(Side::Assistant), before);
 }
+
+/// Borrowed (`tool_ref`) and cached (`tool_cached`) results render exactly like owned ones,
+/// as text and as values, before and after the row is written; string results stay verbatim.
+#[test]
+fn borrowed_and_cached_results_render_like_owned_ones() {
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    struct Row {
+        name: String,
+        n: f64,
+        tags: Vec<String>,
+    }
+    #[derive(Clone, Serialize, Deserialize)]
+    struct Db {
+        rows: Table<Row, true>,
+        plain: Table<Row>,
+    }
+    #[derive(Clone)]
+    struct D {
+        db: Db,
+    }
+    /// Get a row.
+    #[derive(ToolArgs)]
+    struct Get {
+        /// Id
+        id: String,
+    }
+    /// Get a row, borrowed.
+    #[derive(ToolArgs)]
+    struct GetRef {
+        /// Id
+        id: String,
+    }
+    /// Get a row, cached.
+    #[derive(ToolArgs)]
+    struct GetCached {
+        /// Id
+        id: String,
+    }
+    /// Get a plain-table row, cached.
+    #[derive(ToolArgs)]
+    struct GetPlain {
+        /// Id
+        id: String,
+    }
+    /// Bump a row.
+    #[derive(ToolArgs)]
+    struct Bump {
+        /// Id
+        id: String,
+    }
+    /// A string result.
+    #[derive(ToolArgs)]
+    struct Say {
+        /// Text
+        text: String,
+    }
+    impl D {
+        fn get(&mut self, a: Get) -> Result<Row, ToolError> {
+            self.db.rows.get(&a.id).cloned().ok_or_else(|| ToolError::failed("no"))
+        }
+        fn get_ref(&mut self, a: GetRef) -> Result<&Row, ToolError> {
+            self.db.rows.get(&a.id).ok_or_else(|| ToolError::failed("no"))
+        }
+        fn get_cached(&mut self, a: GetCached) -> Result<crate::Cached<'_, Row>, ToolError> {
+            self.db.rows.get_cached(&a.id).ok_or_else(|| ToolError::failed("no"))
+        }
+        fn get_plain(&mut self, a: GetPlain) -> Result<crate::Cached<'_, Row>, ToolError> {
+            self.db.plain.get_cached(&a.id).ok_or_else(|| ToolError::failed("no"))
+        }
+        fn bump(&mut self, a: Bump) -> Result<&Row, ToolError> {
+            if let Some(p) = self.db.plain.get_mut(&a.id) {
+                p.n += 0.5;
+                p.tags.push("b\u{e9}\"".into());
+            }
+            let r = self.db.rows.get_mut(&a.id).ok_or_else(|| ToolError::failed("no"))?;
+            r.n += 0.5;
+            r.tags.push("b\u{e9}\"".into());
+            Ok(r)
+        }
+        fn say(&mut self, a: Say) -> Result<String, ToolError> {
+            Ok(a.text)
+        }
+    }
+    impl Domain for D {
+        fn info() -> DomainInfo {
+            DomainInfo::new("d", "0.1.0", "")
+        }
+        fn initial_state() -> Result<Self, String> {
+            let rows = json!({"r1": {"name": "\u{1F600} x", "n": 1e16, "tags": []}, "r2": {"name": "y", "n": 2.0, "tags": ["a"]}});
+            Ok(D { db: Db { rows: from_value(rows.clone())?, plain: from_value(rows)? } })
+        }
+        fn toolkits() -> Vec<Toolkit<Self>> {
+            vec![Toolkit::new("T", Requestor::Assistant)
+                .tool(ToolKind::Read, Self::get)
+                .tool_ref(ToolKind::Read, Self::get_ref)
+                .tool_cached(ToolKind::Read, Self::get_cached)
+                .tool_cached(ToolKind::Read, Self::get_plain)
+                .tool_ref(ToolKind::Write, Self::bump)
+                .tool(ToolKind::Read, Self::say)]
+        }
+        crate::db_fields!(agent: db: Db);
+    }
+    let mut rt = Runtime::<D>::new();
+    let a = Requestor::Assistant;
+    let check = |rt: &mut Runtime<D>, id: &str| {
+        let args = format!(r#"{{"id": "{id}"}}"#);
+        let owned = rt.call_tool(a, "get", &args).unwrap();
+        assert_eq!(owned, pyjson::to_json(rt.domain().unwrap().db.rows.get(id).unwrap()).unwrap());
+        for tool in ["get_ref", "get_cached", "get_plain"] {
+            assert_eq!(rt.call_tool(a, tool, &args).unwrap(), owned, "{tool}");
+            assert_eq!(rt.call_tool_value(a, tool, &args).unwrap(), rt.call_tool_value(a, "get", &args).unwrap(), "{tool}");
+            assert_eq!(rt.env_function_value(a, tool, &args).unwrap(), rt.env_function_value(a, "get", &args).unwrap(), "{tool}");
+        }
+    };
+    check(&mut rt, "r1");
+    // A hash renders (and caches) every row's result text too.
+    rt.state_hash(Side::Assistant).unwrap();
+    check(&mut rt, "r2");
+    let bumped = rt.call_tool(a, "bump", r#"{"id": "r1"}"#).unwrap();
+    assert!(bumped.contains(r#""b\u00e9\"""#), "{bumped}");
+    check(&mut rt, "r1");
+    assert_eq!(rt.call_tool(a, "get_cached", r#"{"id": "r1"}"#).unwrap(), bumped);
+    assert_eq!(rt.call_tool(a, "get_cached", r#"{"id": "zz"}"#).unwrap_err().message, "no");
+    // String results are the content itself.
+    assert_eq!(rt.call_tool(a, "say", r#"{"text": "a \"q\" \u00e9\n"}"#).unwrap(), "a \"q\" \u{e9}\n");
+    assert_eq!(rt.call_tool_value(a, "say", r#"{"text": "x"}"#).unwrap(), json!("x"));
+}

@@ -246,7 +246,7 @@ def check(task, trajectory, initial, final):
         env_assert_reward = 1.0
         reasons.append("ENV: no expected actions or env assertions")
     else:
-        if _DB_CHANGES == None:
+        if not _DB_CHECKED:
             db_reward = 1.0
             reasons.append("DB: not in the reward basis, not checked")
         else:
@@ -363,10 +363,12 @@ pub(crate) fn render(task: &Task, domain: &str, plan: &Plan, states: Option<&Tas
                 present(&initial.agent, &gold.agent),
                 present(&initial.user, &gold.user)
             );
-            let _ = writeln!(out, "_DB_CHANGES = {{\n    \"agent\": {},\n    \"user\": {},\n}}", changes_lit(&agent, "    "), changes_lit(&user, "    "));
+            let _ = writeln!(out, "_DB_CHECKED = True\n_DB_CHANGES = {{\n    \"agent\": {},\n    \"user\": {},\n}}", changes_lit(&agent, "    "), changes_lit(&user, "    "));
         }
         _ => {
-            out.push_str("_DB_PRESENT = {\"agent\": False, \"user\": False}\n_DB_CHANGES = None\n");
+            // Empty rather than None, so the whole-program type checker (`eigenbox checker
+            // lint`) sees one type for the global.
+            out.push_str("_DB_PRESENT = {\"agent\": False, \"user\": False}\n_DB_CHECKED = False\n_DB_CHANGES = {\"agent\": {}, \"user\": {}}\n");
         }
     }
 

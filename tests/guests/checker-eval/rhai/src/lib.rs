@@ -9,10 +9,20 @@ fn fault(kind: FaultKind, e: impl ToString) -> Fault {
     Fault { kind, message: e.to_string(), line: None, column: None }
 }
 
-fn engine() -> Engine {
+fn new_engine() -> Engine {
     let mut e = Engine::new();
     e.set_max_call_levels(256);
     e
+}
+
+thread_local! {
+    /// Built once per instance; `info()` builds it so the host's frozen image (wizer) has it,
+    /// as the Starlark guest does with its builtins.
+    static ENGINE: Engine = new_engine();
+}
+
+fn with_engine<T>(f: impl FnOnce(&Engine) -> T) -> T {
+    ENGINE.with(f)
 }
 
 fn json(t: &str) -> Result<Dynamic, Fault> {
@@ -30,14 +40,15 @@ fn side(a: &Option<String>, u: &Option<String>) -> Result<Dynamic, Fault> {
 struct R;
 impl Guest for R {
     fn lint(program: String) -> Result<Vec<Fault>, Fault> {
-        engine().compile(&program).map_err(|e| fault(FaultKind::Syntax, e))?;
+        with_engine(|e| e.compile(&program)).map_err(|e| fault(FaultKind::Syntax, e))?;
         Ok(vec![])
     }
     fn check(program: String, input: CheckInput) -> Result<Verdict, Fault> {
-        let e = engine();
-        let ast = e.compile(&program).map_err(|e| fault(FaultKind::Syntax, e))?;
         let args = (json(&input.task)?, json(&input.trajectory)?, side(&input.initial_agent_state, &input.initial_user_state)?, side(&input.final_agent_state, &input.final_user_state)?);
-        let v: Dynamic = e.call_fn(&mut Scope::new(), &ast, "check", args).map_err(|e| fault(FaultKind::Runtime, e))?;
+        let v: Dynamic = with_engine(|e| {
+            let ast = e.compile(&program).map_err(|e| fault(FaultKind::Syntax, e))?;
+            e.call_fn(&mut Scope::new(), &ast, "check", args).map_err(|e| fault(FaultKind::Runtime, e))
+        })?;
         if let Ok(b) = v.as_bool() {
             return Ok(Verdict { passed: b, score: None, reasons: vec![], output: String::new() });
         }
@@ -48,7 +59,9 @@ impl Guest for R {
         Ok(Verdict { passed, score, reasons, output: String::new() })
     }
     fn info() -> RuntimeInfo {
-        RuntimeInfo { language: "rhai".into(), interpreter: "rhai 1.x".into() }
+        // Warm the engine: the host snapshots the instance after this call.
+        with_engine(|_| ());
+        RuntimeInfo { language: "rhai".into(), interpreter: "rhai 1.27".into() }
     }
 }
 export!(R);

@@ -1,0 +1,2 @@
+def check(task, trajectory, initial, final):
+    return True
