@@ -209,7 +209,7 @@ fn episode_endings(records: &[crate::rollout::RolloutRecord]) -> String {
             None => counts.push((what, 1)),
         }
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     counts.iter().map(|(w, n)| format!("{w} ×{n}")).collect::<Vec<_>>().join(", ")
 }
 

@@ -698,7 +698,7 @@ impl Airline {
         let uid = self.user_key(&a.user_id)?;
         let rid = ["HATHAT", "HATHAU", "HATHAV"]
             .into_iter()
-            .find(|r| !self.db.reservations.contains_key(*r))
+            .find(|r| !self.db.reservations.contains_key(r))
             .ok_or_else(|| ToolError::failed("Too many reservations"))?
             .to_string();
 

@@ -206,7 +206,7 @@ fn py_eq(a: &Value, b: &Value) -> bool {
 impl Mock {
     fn create_task(&mut self, a: CreateTask) -> Result<Task, ToolError> {
         let key = a.user_id.dict_key()?;
-        let Some(uid) = key.filter(|k| self.db.users.contains_key(*k)).map(str::to_string) else {
+        let Some(uid) = key.filter(|k| self.db.users.contains_key(k)).map(str::to_string) else {
             return Err(format!("User {} not found", a.user_id).into());
         };
         let task_id = format!("task_{}", self.db.tasks.len() + 1);
