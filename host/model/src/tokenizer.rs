@@ -54,6 +54,40 @@ impl Tokenizer {
         })
     }
 
+    /// A byte-level BPE tokenizer without merges (id = byte, 0..256) plus ChatML's two special
+    /// tokens, `<|im_start|>` (256) and `<|im_end|>` (257): a 258-token vocabulary for tiny test
+    /// and smoke-run models that need no download.
+    pub fn byte_level_chatml() -> Result<Self, ModelError> {
+        // GPT-2's byte-to-unicode map: printable bytes stand for themselves, the rest are
+        // shifted above 255.
+        let mut bs: Vec<u32> = (33..=126).chain(161..=172).chain(174..=255).collect();
+        let mut cs = bs.clone();
+        let mut n = 0;
+        for b in 0..256u32 {
+            if !bs.contains(&b) {
+                bs.push(b);
+                cs.push(256 + n);
+                n += 1;
+            }
+        }
+        let mut vocab = Map::new();
+        for (b, c) in bs.iter().zip(&cs) {
+            if let Some(ch) = char::from_u32(*c) {
+                vocab.insert(ch.to_string(), json!(*b));
+            }
+        }
+        let special = |id: i64, s: &str| json!({"id": id, "content": s, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true});
+        let bl = json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
+        let tj = json!({
+            "version": "1.0", "truncation": null, "padding": null,
+            "added_tokens": [special(256, "<|im_start|>"), special(257, "<|im_end|>")],
+            "normalizer": null, "pre_tokenizer": bl, "post_processor": null, "decoder": bl,
+            "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+                      "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "vocab": vocab, "merges": []}
+        });
+        Self::from_json(&tj.to_string())
+    }
+
     /// Parses the contents of an HF `tokenizer.json`.
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
         let inner: tokenizers::Tokenizer = text.parse().map_err(tok_err)?;
@@ -243,5 +277,21 @@ impl Tokenizer {
         u32::try_from(id)
             .ok()
             .and_then(|i| self.inner.id_to_token(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tokenizer;
+
+    #[test]
+    fn byte_level_chatml_maps_bytes_to_ids_and_knows_the_specials() {
+        let t = Tokenizer::byte_level_chatml().unwrap();
+        assert_eq!(t.vocab_size(), 258);
+        let text = "Hé \n\t~";
+        let ids = t.encode(text).unwrap();
+        assert_eq!(ids, text.bytes().map(i64::from).collect::<Vec<_>>());
+        assert_eq!(t.decode(&ids, false).unwrap(), text);
+        assert_eq!(t.encode("<|im_start|>user<|im_end|>").unwrap(), [vec![256], "user".bytes().map(i64::from).collect(), vec![257]].concat());
     }
 }
