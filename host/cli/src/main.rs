@@ -65,17 +65,26 @@ struct Global {
 
 impl Global {
     /// Where compiled components are cached (`None`: off, or no home directory to put it in).
-    fn compile_cache(&self) -> Option<PathBuf> {
+    /// A directory given with `--compile-cache` must be usable; the default one is skipped,
+    /// with a warning, when it is not (a read-only home must not stop every command).
+    fn compile_cache(&self) -> Result<Option<PathBuf>> {
         if self.no_compile_cache {
-            return None;
+            return Ok(None);
         }
         if let Some(dir) = &self.compile_cache {
-            return Some(dir.clone());
+            return Ok(Some(eigenbox_runtime::prepare_compile_cache(dir)?));
         }
         let base = std::env::var_os("EIGENBOX_CACHE")
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("eigenbox")))?;
-        Some(base.join("wasmtime"))
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("eigenbox")));
+        let Some(base) = base else { return Ok(None) };
+        match eigenbox_runtime::prepare_compile_cache(&base.join("wasmtime")) {
+            Ok(dir) => Ok(Some(dir)),
+            Err(e) => {
+                tracing::warn!("{e}; compiling components at every load");
+                Ok(None)
+            }
+        }
     }
 }
 
@@ -254,7 +263,7 @@ impl Host {
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
         // Pooled instance slots make the many short episodes of replays and runs cheap; fall
         // back to per-instance memory where the pool's address space cannot be reserved.
-        let compile_cache = g.compile_cache();
+        let compile_cache = g.compile_cache()?;
         let runtime = match Runtime::new(RuntimeConfig { grants: grants.clone(), pool: Some(pool), compile_cache: compile_cache.clone(), ..RuntimeConfig::default() }) {
             Ok(r) => r,
             Err(e) => {

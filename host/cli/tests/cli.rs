@@ -235,3 +235,32 @@ fn checkers_are_derived_linted_run_recorded_and_replayed() {
     let o = ck(&["replay", "chk-000002"]);
     assert!(o.status.success() && text(&o).0.contains("reproduced"), "{:?}", text(&o));
 }
+
+/// The default compile cache is skipped with a warning where it cannot be made; one given with
+/// `--compile-cache` must be usable (a directory others can write is refused).
+#[test]
+fn an_unusable_compile_cache_is_skipped_by_default_and_refused_when_asked_for() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let not_a_dir = env.dir.path().join("file");
+    std::fs::write(&not_a_dir, "x").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_eigenbox"))
+        .args(["tools", "mock"])
+        .env("EIGENBOX_PLUGINS", env.plugins())
+        .env("EIGENBOX_GRANTS", env.dir.path().join("grants.toml"))
+        .env("EIGENBOX_STORE", env.dir.path().join("store"))
+        .env("EIGENBOX_CACHE", &not_a_dir)
+        .env_remove("EIGENBOX_COMPILE_CACHE")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("create_task") && stderr.contains("compiling components at every load"), "{stdout}\n{stderr}");
+    let shared = env.dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let o = env.run(&["--compile-cache", shared.to_str().unwrap(), "tools", "mock"]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    assert!(text(&o).1.contains("writable by others"), "{:?}", text(&o));
+}

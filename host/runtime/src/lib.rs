@@ -86,8 +86,10 @@ impl Default for RuntimeConfig {
     }
 }
 
-/// An owner-only cache directory for compiled components (see [`RuntimeConfig::compile_cache`]).
-fn compile_cache(dir: &std::path::Path) -> Result<wasmtime::Cache, LoadError> {
+/// Creates (owner-only, 0700) or checks the directory for [`RuntimeConfig::compile_cache`] and
+/// returns its absolute path. A directory others can write is refused: whoever can write it can
+/// plant native code the host would run.
+pub fn prepare_compile_cache(dir: &std::path::Path) -> Result<std::path::PathBuf, LoadError> {
     let err = |what: String| LoadError::Config(format!("compile cache {}: {what}", dir.display()));
     let dir = if dir.is_absolute() { dir.to_path_buf() } else { std::env::current_dir().map_err(|e| err(e.to_string()))?.join(dir) };
     #[cfg(unix)]
@@ -101,9 +103,14 @@ fn compile_cache(dir: &std::path::Path) -> Result<wasmtime::Cache, LoadError> {
     }
     #[cfg(not(unix))]
     std::fs::create_dir_all(&dir).map_err(|e| err(e.to_string()))?;
+    Ok(dir)
+}
+
+fn compile_cache(dir: &std::path::Path) -> Result<wasmtime::Cache, LoadError> {
+    let dir = prepare_compile_cache(dir)?;
     let mut config = wasmtime::CacheConfig::new();
     config.with_directory(&dir);
-    wasmtime::Cache::new(config).map_err(|e| err(format!("{e:#}")))
+    wasmtime::Cache::new(config).map_err(|e| LoadError::Config(format!("compile cache {}: {e:#}", dir.display())))
 }
 
 /// Pooled instance slots (wasmtime's pooling allocator), for hosts that start many short
