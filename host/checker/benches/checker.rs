@@ -22,47 +22,9 @@ use std::time::{Duration, Instant};
 use eigenbox_checker::{CheckInput, Checker, CheckerLimits};
 use eigenbox_runtime::{InstancePool, Runtime, RuntimeConfig};
 
-const STARLARK: &str = r#"
-def check(task, trajectory, initial, final):
-    calls = [c for m in trajectory if m["role"] == "assistant" for c in (m.get("tool_calls") or [])]
-    names = [c["name"] for c in calls]
-    reasons = []
-    ok = True
-    for oid, order in final["agent"]["orders"].items():
-        before = initial["agent"]["orders"][oid]["status"]
-        want = "cancelled" if oid in task["cancel"] else before
-        if order["status"] != want:
-            ok = False
-            reasons.append(f"order {oid}: {order['status']} != {want}")
-    called = len([n for n in names if n == "cancel_pending_order"]) == len(task["cancel"])
-    if not called:
-        ok = False
-        reasons.append("cancel_pending_order not called once per order")
-    said = any([m["role"] == "assistant" and "cancelled" in (m.get("content") or "") for m in trajectory])
-    reasons.append(f"confirmed to user: {said}")
-    return {"passed": ok and said, "score": 1.0 if ok else 0.0, "reasons": reasons}
-"#;
-
-const PYTHON: &str = r#"
-def check(task, trajectory, initial, final):
-    calls = [c for m in trajectory if m["role"] == "assistant" for c in (m.get("tool_calls") or [])]
-    names = [c["name"] for c in calls]
-    reasons = []
-    ok = True
-    for oid, order in final["agent"]["orders"].items():
-        before = initial["agent"]["orders"][oid]["status"]
-        want = "cancelled" if oid in task["cancel"] else before
-        if order["status"] != want:
-            ok = False
-            reasons.append(f"order {oid}: {order['status']} != {want}")
-    called = len([n for n in names if n == "cancel_pending_order"]) == len(task["cancel"])
-    if not called:
-        ok = False
-        reasons.append("cancel_pending_order not called once per order")
-    said = any([m["role"] == "assistant" and "cancelled" in (m.get("content") or "") for m in trajectory])
-    reasons.append(f"confirmed to user: {said}")
-    return {"passed": ok and said, "score": 1.0 if ok else 0.0, "reasons": reasons}
-"#;
+/// The checker, in text that is Starlark and Python alike: the same source runs on both sides
+/// (and is the program the other interpreters' guests are measured with).
+const CHECKER: &str = include_str!("../../../tests/guests/checker-eval/programs/bench.py");
 
 const PY_ONCE: &str = r#"
 import json, sys
@@ -156,7 +118,7 @@ fn main() {
     };
     let program: String = match std::env::var("EIGENBOX_BENCH_PROGRAM") {
         Ok(p) => std::fs::read_to_string(&p).expect("bench program"),
-        Err(_) => STARLARK.to_string(),
+        Err(_) => CHECKER.to_string(),
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
     let pool = InstancePool { max_instances: 16, max_memory_bytes: 64 << 20, ..InstancePool::for_checkers() };
@@ -209,7 +171,7 @@ fn main() {
         "final_agent_state": serde_json::from_str::<serde_json::Value>(input.final_agent_state.as_deref().unwrap_or("null")).unwrap_or_default(),
     })
     .to_string();
-    let once = format!("{PYTHON}\n{PY_ONCE}");
+    let once = format!("{CHECKER}\n{PY_ONCE}");
     let py_n = (n / 10).clamp(20, 200);
     let mut lat = Vec::with_capacity(py_n);
     let mut py_ok = true;
@@ -233,7 +195,7 @@ fn main() {
     // 3. One long-lived Python process (no isolation).
     let line = serde_json::to_string(&input).expect("input serializes");
     let loop_s = (|| {
-        let mut child = Command::new("python3").arg("-c").arg(format!("{PYTHON}\n{PY_LOOP}")).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().ok()?;
+        let mut child = Command::new("python3").arg("-c").arg(format!("{CHECKER}\n{PY_LOOP}")).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().ok()?;
         let mut stdin = child.stdin.take()?;
         let mut stdout = BufReader::new(child.stdout.take()?);
         let mut buf = String::new();
