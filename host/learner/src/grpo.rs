@@ -23,7 +23,7 @@ use crate::loss::{
     aggregate, group_advantages, grpo_terms, masked_entropy, shifted_mask, token_logprobs,
     ClipConfig, LossAgg,
 };
-use crate::metrics::{progress_bar, MetricsLog};
+use crate::metrics::{run_steps, MetricsLog};
 use crate::optim::{AdamW, AdamWConfig, LrSchedule};
 use crate::rng::Rng;
 
@@ -767,32 +767,32 @@ impl GrpoTrainer {
         reference: Option<&dyn CausalLm>,
         source: &mut S,
         steps: u64,
-        mut log: Option<&mut MetricsLog>,
+        log: Option<&mut MetricsLog>,
     ) -> Result<Vec<GrpoStepStats>> {
-        let pb = progress_bar(steps, self.cfg.progress);
-        let mut out = Vec::new();
-        for _ in 0..steps {
-            let st = self.step(policy, reference, source)?;
-            pb.set_message(format!(
-                "reward {:.3} | filtered {:.2} | clip {:.3} | H {:.3}",
-                st.reward_mean, st.filtered_frac, st.clip_frac, st.entropy
-            ));
-            pb.inc(1);
-            tracing::debug!(
-                step = st.step,
-                reward = st.reward_mean,
-                filtered = st.filtered_frac,
-                clip = st.clip_frac,
-                grad_norm = st.grad_norm,
-                "grpo step"
-            );
-            if let Some(l) = log.as_deref_mut() {
-                l.log(&st)?;
-            }
-            out.push(st);
-        }
-        pb.finish_and_clear();
-        Ok(out)
+        let progress = self.cfg.progress;
+        run_steps(
+            steps,
+            progress,
+            log,
+            || {
+                let st = self.step(policy, reference, source)?;
+                tracing::debug!(
+                    step = st.step,
+                    reward = st.reward_mean,
+                    filtered = st.filtered_frac,
+                    clip = st.clip_frac,
+                    grad_norm = st.grad_norm,
+                    "grpo step"
+                );
+                Ok(st)
+            },
+            |st| {
+                format!(
+                    "reward {:.3} | filtered {:.2} | clip {:.3} | H {:.3}",
+                    st.reward_mean, st.filtered_frac, st.clip_frac, st.entropy
+                )
+            },
+        )
     }
 
     /// Saves a checkpoint (see [`crate::checkpoint`]).

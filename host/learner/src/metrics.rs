@@ -150,6 +150,30 @@ pub fn svg_plot(rows: &[Value], x_key: &str, keys: &[&str]) -> String {
 }
 
 /// A progress bar on stderr (hidden when `enabled` is false or stderr is not a terminal).
+/// Runs `steps` calls of `step` under a [`progress_bar`] whose message `describe` writes,
+/// appending each step's row to `log`; returns the rows.
+pub(crate) fn run_steps<T: Serialize>(
+    steps: u64,
+    enabled: bool,
+    mut log: Option<&mut MetricsLog>,
+    mut step: impl FnMut() -> Result<T>,
+    describe: impl Fn(&T) -> String,
+) -> Result<Vec<T>> {
+    let pb = progress_bar(steps, enabled);
+    let mut out = Vec::with_capacity(steps as usize);
+    for _ in 0..steps {
+        let st = step()?;
+        pb.set_message(describe(&st));
+        pb.inc(1);
+        if let Some(l) = log.as_deref_mut() {
+            l.log(&st)?;
+        }
+        out.push(st);
+    }
+    pb.finish_and_clear();
+    Ok(out)
+}
+
 pub fn progress_bar(len: u64, enabled: bool) -> ProgressBar {
     if !enabled {
         return ProgressBar::hidden();

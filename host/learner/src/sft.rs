@@ -13,7 +13,7 @@ use crate::data::{collate, Batch, SftExample};
 use crate::error::{LearnerError, Result};
 use crate::head::{head_pass, Rows, TrainableLm};
 use crate::loss::{shifted_mask, token_logprobs};
-use crate::metrics::{progress_bar, MetricsLog};
+use crate::metrics::{run_steps, MetricsLog};
 use crate::optim::{AdamW, AdamWConfig, LrSchedule};
 use crate::rng::Rng;
 
@@ -244,30 +244,26 @@ impl SftTrainer {
         model: &M,
         data: &[SftExample],
         steps: u64,
-        mut log: Option<&mut MetricsLog>,
+        log: Option<&mut MetricsLog>,
     ) -> Result<Vec<SftStepStats>> {
-        let pb = progress_bar(steps, self.cfg.progress);
-        let mut out = Vec::with_capacity(steps as usize);
-        for _ in 0..steps {
-            let st = self.train_step(model, data)?;
-            pb.set_message(format!(
-                "loss {:.4} | {:.0} tok/s | lr {:.2e}",
-                st.loss, st.tokens_per_s, st.lr
-            ));
-            pb.inc(1);
-            tracing::debug!(
-                step = st.step,
-                loss = st.loss,
-                grad_norm = st.grad_norm,
-                tokens_per_s = st.tokens_per_s,
-                "sft step"
-            );
-            if let Some(l) = log.as_deref_mut() {
-                l.log(&st)?;
-            }
-            out.push(st);
-        }
-        pb.finish_and_clear();
+        let progress = self.cfg.progress;
+        let out = run_steps(
+            steps,
+            progress,
+            log,
+            || {
+                let st = self.train_step(model, data)?;
+                tracing::debug!(
+                    step = st.step,
+                    loss = st.loss,
+                    grad_norm = st.grad_norm,
+                    tokens_per_s = st.tokens_per_s,
+                    "sft step"
+                );
+                Ok(st)
+            },
+            |st| format!("loss {:.4} | {:.0} tok/s | lr {:.2e}", st.loss, st.tokens_per_s, st.lr),
+        )?;
         if let Some(last) = out.last() {
             tracing::info!(step = last.step, loss = last.loss, "sft done");
         }
