@@ -16,8 +16,10 @@
 //! N times (each on a fresh episode; the headline numbers use the first round only, the
 //! per-tool table below uses all), `EIGENBOX_BENCH_DETAIL=1` prints per-tool call time, fuel and
 //! minor page faults, the first call of each episode against the later ones, and each read-only
-//! call repeated at once ("warm"). `EIGENBOX_BENCH_PRIME=1` makes a trivial call
-//! (`transfer_to_human_agents`) on each fresh episode before its replay. The last two change
+//! call repeated at once ("warm"). `EIGENBOX_BENCH_RESET=dirty` runs the pool with
+//! [`InstancePool::reset_dirty_pages_only`] (see docs/benchmarks.md for what that changes).
+//! `EIGENBOX_BENCH_PRIME=1` makes a trivial call
+//! (`transfer_to_human_agents`) on each fresh episode before its replay. The last three change
 //! what the headline numbers measure: for diagnosis only.
 
 use std::collections::BTreeMap;
@@ -38,6 +40,10 @@ struct Ours {
     episode_p50: Duration,
     frozen_fork_p50: Duration,
     pooled_fork_p50: Duration,
+    /// Dropping a pooled fork (its slot's reset).
+    pooled_drop_p50: Duration,
+    /// Dropping a per-instance-memory fork (unmapping it).
+    frozen_drop_p50: Duration,
     hash_p50: Duration,
     freeze_initial: Duration,
     /// Per tool: calls, total time, total fuel (every round).
@@ -66,7 +72,7 @@ fn p50(mut v: Vec<Duration>) -> Duration {
 }
 
 fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
-    let host = Runtime::new(RuntimeConfig { pool: Some(InstancePool::default()), ..RuntimeConfig::default() }).expect("runtime");
+    let host = Runtime::new(RuntimeConfig { pool: Some(InstancePool { reset_dirty_pages_only: std::env::var("EIGENBOX_BENCH_RESET").is_ok_and(|v| v == "dirty"), ..InstancePool::default() }), ..RuntimeConfig::default() }).expect("runtime");
     let original = domain_plugin(&host, domain);
     let t = Instant::now();
     let pristine = rt.block_on(original.freeze(EpisodeInit { agent_data: None, user_data: None, actions: Vec::new() })).expect("freeze the initial state");
@@ -77,7 +83,8 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
     let unpooled = domain_plugin(&eigenbox_tests::runtime(""), domain);
     let set = TaskSet::load(&workspace_root().join("plugins").join(domain).join("data"), TaskVersion::V1_0, None).expect("tasks");
     let (mut calls, mut call_time) = (0usize, Duration::ZERO);
-    let (mut episodes, mut forks, mut pooled_forks, mut hashes) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut episodes, mut forks, mut pooled_forks, mut pooled_drops, mut hashes) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut frozen_drops = Vec::new();
     let rounds = env_num("EIGENBOX_BENCH_ROUNDS", 1).max(1);
     let detail = std::env::var_os("EIGENBOX_BENCH_DETAIL").is_some();
     let mut faults: BTreeMap<String, u64> = BTreeMap::new();
@@ -88,25 +95,7 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
             let t = Instant::now();
             let mut env = WasmDomainEnv::new(rt.handle(), comp.clone()).expect("episode");
             eigenbox_tau2::initialise_episode(&mut env, Some(task), true).expect("initial state");
-            if round == 0 {
-                episodes.push(t.elapsed());
-            }
-            // GRPO pattern: freeze the task's initial state once, fork each rollout from it.
-            if round == 0 && forks.len() < 25 {
-                let snap = rt.block_on(env.instance().snapshot()).expect("snapshot");
-                let frozen = rt.block_on(unpooled.freeze_snapshot(&snap)).expect("freeze");
-                let pooled = rt.block_on(env.instance().freeze()).expect("freeze");
-                for _ in 0..5 {
-                    let t = Instant::now();
-                    let e = rt.block_on(DomainInstance::from_frozen(&frozen)).expect("fork");
-                    forks.push(t.elapsed());
-                    drop(e);
-                    let t = Instant::now();
-                    let e = rt.block_on(DomainInstance::from_frozen(&pooled)).expect("fork");
-                    pooled_forks.push(t.elapsed());
-                    drop(e);
-                }
-            }
+            let started = t.elapsed();
             let actions = task.evaluation_criteria.get().and_then(|c| c.actions.get()).cloned().unwrap_or_default();
             if std::env::var_os("EIGENBOX_BENCH_PRIME").is_some() {
                 let f0 = minflt();
@@ -165,6 +154,38 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
                 rt.block_on(env.instance().state_hash(DbSide::Assistant)).expect("hash");
                 hashes.push(t.elapsed());
             }
+            // Dropping the episode resets its pooled slot (the memory it wrote goes back to the
+            // frozen image): part of what an episode costs.
+            let t = Instant::now();
+            drop(env);
+            if round == 0 {
+                episodes.push(started + t.elapsed());
+            }
+        }
+    }
+    // GRPO pattern: freeze a task's initial state once, fork each rollout from it. Measured
+    // apart from the replay: a freeze (wizer, compile) between an episode's start and its
+    // calls would evict the caches the calls then run in.
+    for task in set.tasks.iter().take(5) {
+        let mut env = WasmDomainEnv::new(rt.handle(), comp.clone()).expect("episode");
+        eigenbox_tau2::initialise_episode(&mut env, Some(task), true).expect("initial state");
+        let snap = rt.block_on(env.instance().snapshot()).expect("snapshot");
+        let frozen = rt.block_on(unpooled.freeze_snapshot(&snap)).expect("freeze");
+        let pooled = rt.block_on(env.instance().freeze()).expect("freeze");
+        for _ in 0..5 {
+            let t = Instant::now();
+            let e = rt.block_on(DomainInstance::from_frozen(&frozen)).expect("fork");
+            forks.push(t.elapsed());
+            let t = Instant::now();
+            drop(e);
+            frozen_drops.push(t.elapsed());
+            let t = Instant::now();
+            let e = rt.block_on(DomainInstance::from_frozen(&pooled)).expect("fork");
+            pooled_forks.push(t.elapsed());
+            // A pooled slot is reset when its instance is dropped: the other half of a fork.
+            let t = Instant::now();
+            drop(e);
+            pooled_drops.push(t.elapsed());
         }
     }
     Ours {
@@ -174,6 +195,8 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
         episode_p50: p50(episodes),
         frozen_fork_p50: p50(forks),
         pooled_fork_p50: p50(pooled_forks),
+        pooled_drop_p50: p50(pooled_drops),
+        frozen_drop_p50: p50(frozen_drops),
         hash_p50: p50(hashes),
         freeze_initial,
         per_tool,
@@ -219,8 +242,9 @@ fn main() {
         .filter(|d| workspace_root().join(format!("target/wasm32-wasip2/release/eigenbox_plugin_{d}.wasm")).is_file() && Path::new(&workspace_root().join("plugins").join(d)).is_dir())
         .collect();
     let refs = reference(&domains);
-    println!("{:<8} {:>6} {:>6} | {:>12} {:>12} {:>7} | {:>11} {:>11} {:>18} | {:>10} {:>10}", "domain", "tasks", "calls", "calls/s", "ref calls/s", "ratio", "episode", "ref episode", "frozen fork", "DB hash", "ref hash");
-    println!("(frozen fork: a new episode in a frozen task state, per-instance memory; pooled slots in brackets)");
+    println!("{:<8} {:>6} {:>6} | {:>12} {:>12} {:>7} | {:>11} {:>11} {:>24} | {:>10} {:>10}", "domain", "tasks", "calls", "calls/s", "ref calls/s", "ratio", "episode", "ref episode", "frozen fork", "DB hash", "ref hash");
+    println!("(episode: start in the task's initial state, plus the drop that resets its pooled slot)");
+    println!("(frozen fork: a new episode in a frozen task state + its drop; per-instance memory, pooled slots in brackets)");
     let mut frozen = Vec::new();
     for d in domains {
         let o = ours(&rt, d);
@@ -229,7 +253,7 @@ fn main() {
         let rf = |k: &str| r.and_then(|r| r[k].as_f64());
         let ms = |x: f64| format!("{:.3} ms", x * 1e3);
         println!(
-            "{:<8} {:>6} {:>6} | {:>12.0} {:>12} {:>7} | {:>11} {:>11} {:>18} | {:>10} {:>10}",
+            "{:<8} {:>6} {:>6} | {:>12.0} {:>12} {:>7} | {:>11} {:>11} {:>24} | {:>10} {:>10}",
             d,
             o.tasks,
             o.calls,
@@ -238,7 +262,7 @@ fn main() {
             rf("calls_per_s").map(|x| format!("{:.1}x", o.calls_per_s / x)).unwrap_or("-".into()),
             ms(o.episode_p50.as_secs_f64()),
             rf("episode_p50_s").map(ms).unwrap_or("-".into()),
-            format!("{:.1} ({:.0}) µs", o.frozen_fork_p50.as_secs_f64() * 1e6, o.pooled_fork_p50.as_secs_f64() * 1e6),
+            format!("{:.0} + {:.0} ({:.0} + {:.0}) µs", o.frozen_fork_p50.as_secs_f64() * 1e6, o.frozen_drop_p50.as_secs_f64() * 1e6, o.pooled_fork_p50.as_secs_f64() * 1e6, o.pooled_drop_p50.as_secs_f64() * 1e6),
             ms(o.hash_p50.as_secs_f64()),
             rf("hash_p50_s").map(ms).unwrap_or("-".into()),
         );

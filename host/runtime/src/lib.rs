@@ -119,6 +119,10 @@ fn compile_cache(dir: &std::path::Path) -> Result<wasmtime::Cache, LoadError> {
 /// page-fault its way through the memory image again (on τ²'s airline domain, a fresh episode
 /// from a frozen state and its first calls get several times faster). A slot's memory is
 /// restored to the component's image before reuse: nothing of an earlier episode is visible.
+///
+/// The reset is paid when the instance is dropped: by default it copies the image back over
+/// the first `keep_resident_bytes` of the slot, which for airline's 34 MiB frozen image is
+/// ≈ 3 ms and leaves the CPU caches cold for the next episode's first calls (docs/benchmarks.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InstancePool {
     /// Component instances alive at once (episodes plus roles and checkers); one more is
@@ -130,12 +134,14 @@ pub struct InstancePool {
     pub keep_resident_bytes: u64,
     /// Reset only the pages an instance wrote (Linux ≥ 6.7's `PAGEMAP_SCAN`; elsewhere this
     /// falls back to the default) instead of memset/memcpy over everything up to
-    /// `keep_resident_bytes`. Right for instances that write little of a large image — a
+    /// `keep_resident_bytes`. Right for instances whose writes stay in a few ranges — a
     /// checker touches a few hundred KiB of its 10 MiB interpreter image, and resetting all of it
-    /// was a third of a check — and wrong for domains: the pages are write-protected again
-    /// after the scan, and an airline episode that rewrites megabytes of tables then takes a
-    /// fault per page (a fresh episode 1.0 → 5.5 ms, its first DB hash 4.5 → 10.5 ms). One
-    /// engine has one setting, so a host that runs both keeps checkers on a runtime of their own.
+    /// was a third of a check — and not yet for domains: wasmtime tracks at most 32 separate
+    /// written ranges and unmaps the rest of the slot past them, and a τ² domain episode writes
+    /// all over its image (allocator holes, shared rows), so the next episode page-faults its
+    /// way back in (airline: ~30 faults per call, 9k instead of 36k calls/s, its first DB hash
+    /// 9.5 instead of 3.7 ms; docs/benchmarks.md). One engine has one setting, so a host that
+    /// runs both keeps checkers on a runtime of their own.
     pub reset_dirty_pages_only: bool,
 }
 

@@ -122,7 +122,7 @@ pub struct ToolSpec {
 }
 
 /// An environment function call (initialization action or assertion).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EnvCall {
     /// Toolkit side.
     pub side: Side,
@@ -133,7 +133,7 @@ pub struct EnvCall {
 }
 
 /// Episode set-up (`initial_state` minus the message history).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EpisodeInit {
     /// JSON deep-merged into the agent DB.
     pub agent_data: Option<String>,
@@ -507,6 +507,11 @@ pub struct Runtime<D: Domain> {
     alias: Alias,
     kits: Vec<Toolkit<D>>,
     cache: RefCell<Cache>,
+    /// The `init` of the last successful [`Runtime::reset`], while nothing has touched the
+    /// state since: a reset with the same `init` would produce exactly this state, so it is
+    /// skipped. That makes a fresh episode of a frozen state (frozen right after a reset)
+    /// touch almost no memory, where cloning the tables would touch every row.
+    clean_after: Option<EpisodeInit>,
 }
 
 /// What [`Runtime`] remembers about the current state.
@@ -585,12 +590,13 @@ impl<D: Domain> Runtime<D> {
     /// A runtime holding the domain's initial state.
     pub fn new() -> Self {
         let pristine = D::initial_state();
-        Runtime { state: pristine.clone(), pristine, alias: Alias::None, kits: D::toolkits(), cache: RefCell::default() }
+        Runtime { state: pristine.clone(), pristine, alias: Alias::None, kits: D::toolkits(), cache: RefCell::default(), clean_after: None }
     }
 
     /// Forget the cached hashes and snapshot: the state may change.
     fn touch(&mut self) {
         *self.cache.get_mut() = Cache::default();
+        self.clean_after = None;
     }
 
     /// The domain state (or why it failed to initialize).
@@ -725,6 +731,7 @@ impl<D: Domain> Runtime<D> {
         let state = self.state.as_mut().map_err(|e| ToolError::failed(format!("domain failed to initialize: {e}")))?;
         // Environment functions (assertions included) may change anything.
         *self.cache.get_mut() = Cache::default();
+        self.clean_after = None;
         let v = match h(state, kit.class, &kwargs, Want::Value)? {
             Out::Value(v) => v,
             Out::Text(t) => Value::String(t),
@@ -842,7 +849,14 @@ impl<D: Domain> Runtime<D> {
 
     /// Fresh initial state, then `init` (data merge as the reference's addict update plus
     /// re-validation, then the actions). On error the state is the initial one.
+    ///
+    /// Skipped when the last successful reset had the same `init` and nothing (a tool call,
+    /// environment function, restore or [`Runtime::domain_mut`]) has touched the state since:
+    /// the result would be the state as it is.
     pub fn reset(&mut self, init: &EpisodeInit) -> Result<(), String> {
+        if self.clean_after.as_ref() == Some(init) {
+            return Ok(());
+        }
         self.touch();
         self.state = self.pristine.clone();
         self.alias = Alias::None;
@@ -853,6 +867,8 @@ impl<D: Domain> Runtime<D> {
             self.touch();
             self.state = self.pristine.clone();
             self.alias = Alias::None;
+        } else {
+            self.clean_after = Some(init.clone());
         }
         r
     }

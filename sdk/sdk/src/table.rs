@@ -27,7 +27,7 @@
 //! assert_eq!(eigenbox_sdk::pyjson::to_json(&t).unwrap(), r#"{"b": 2, "a": 11}"#);
 //! ```
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::OnceCell;
 use std::fmt;
 use std::rc::Rc;
 
@@ -104,18 +104,20 @@ fn take<V: Clone>(s: Slot<V>) -> V {
 pub struct Table<V, const RESPONSES: bool = false> {
     map: IndexMap<String, Slot<V>, Fixed>,
     /// Row indices in key order (Python sorts `str` by code point = UTF-8 byte order).
-    sorted: RefCell<Option<Rc<[usize]>>>,
+    /// (A `OnceCell`, not a `RefCell`: reading it writes nothing, so hashing a frozen state does
+    /// not dirty every table's page.)
+    sorted: OnceCell<Rc<[usize]>>,
 }
 
 impl<V, const R: bool> Clone for Table<V, R> {
     fn clone(&self) -> Self {
-        Table { map: self.map.clone(), sorted: RefCell::new(self.sorted.borrow().clone()) }
+        Table { map: self.map.clone(), sorted: self.sorted.clone() }
     }
 }
 
 impl<V, const R: bool> Default for Table<V, R> {
     fn default() -> Self {
-        Table { map: IndexMap::default(), sorted: RefCell::new(None) }
+        Table { map: IndexMap::default(), sorted: OnceCell::new() }
     }
 }
 
@@ -178,16 +180,13 @@ impl<V, const R: bool> Table<V, R> {
     }
 
     /// Row indices in key order (cached until a row is added or removed).
-    fn sorted_order(&self) -> Rc<[usize]> {
-        if let Some(o) = self.sorted.borrow().as_ref() {
-            return o.clone();
-        }
-        let mut idx: Vec<usize> = (0..self.map.len()).collect();
-        let keys: Vec<&[u8]> = self.map.keys().map(|k| k.as_bytes()).collect();
-        idx.sort_unstable_by(|&a, &b| keys[a].cmp(keys[b]));
-        let o: Rc<[usize]> = idx.into();
-        *self.sorted.borrow_mut() = Some(o.clone());
-        o
+    fn sorted_order(&self) -> &[usize] {
+        self.sorted.get_or_init(|| {
+            let mut idx: Vec<usize> = (0..self.map.len()).collect();
+            let keys: Vec<&[u8]> = self.map.keys().map(|k| k.as_bytes()).collect();
+            idx.sort_unstable_by(|&a, &b| keys[a].cmp(keys[b]));
+            idx.into()
+        })
     }
 }
 
@@ -207,14 +206,14 @@ impl<V: Clone, const R: bool> Table<V, R> {
     pub fn insert(&mut self, key: String, value: V) -> Option<V> {
         let (_, old) = self.map.insert_full(key, slot(value));
         if old.is_none() {
-            *self.sorted.get_mut() = None;
+            self.sorted = OnceCell::new();
         }
         old.map(take)
     }
     /// Remove a row, keeping the order of the others (`del d[key]`).
     pub fn shift_remove(&mut self, key: &str) -> Option<V> {
         let s = self.map.shift_remove(key)?;
-        *self.sorted.get_mut() = None;
+        self.sorted = OnceCell::new();
         Some(take(s))
     }
     /// Every row mutably (copies every shared row and drops every cached text: prefer

@@ -202,6 +202,61 @@ fn runtime_end_to_end() {
     assert_eq!(rt.state_json(Side::Assistant).unwrap(), r#"{"items": {"z": 100.0}}"#);
 }
 
+/// A reset with the `init` that produced the current, untouched state is skipped; anything
+/// that may have changed the state (a tool call, even a reading one, an environment function,
+/// a restore, a failed reset) makes the next reset a real one.
+#[test]
+fn repeated_reset_is_skipped_only_while_the_state_is_untouched() {
+    // Where the agent DB's rows live: a real reset clones the pristine state into new memory
+    // while the old state is still alive, so the address changes exactly when it runs.
+    fn rows(rt: &Runtime<Two>) -> *const f64 {
+        rt.domain().map(|d| &d.db.items["z"] as *const f64).unwrap_or(std::ptr::null())
+    }
+    let initial = r#"{"items": {"z": 100.0}}"#;
+    let empty = EpisodeInit::default();
+    let mut rt = Runtime::<Two>::new();
+    rt.reset(&empty).unwrap();
+    let p = rows(&rt);
+    rt.reset(&empty).unwrap();
+    assert_eq!(rows(&rt), p, "an untouched state is not rebuilt");
+    rt.call_tool(Requestor::Assistant, "list", "{}").unwrap();
+    rt.reset(&empty).unwrap();
+    assert_ne!(rows(&rt), p, "after a tool call the reset runs");
+    rt.call_tool(Requestor::Assistant, "put", r#"{"key": "a", "value": 1}"#).unwrap();
+    rt.reset(&empty).unwrap();
+    assert_eq!(rt.state_json(Side::Assistant).unwrap(), initial);
+
+    let a = EpisodeInit { agent_data: Some(r#"{"items": {"q": 5}}"#.into()), ..Default::default() };
+    let b = EpisodeInit { user_data: Some(r#"{"items": {"u": 1}}"#.into()), ..Default::default() };
+    rt.reset(&a).unwrap();
+    let p = rows(&rt);
+    rt.reset(&a).unwrap();
+    assert_eq!((rows(&rt), rt.alias()), (p, Alias::UserIsAgent));
+    rt.reset(&b).unwrap();
+    assert_eq!((rt.state_json(Side::Assistant).unwrap().as_str(), rt.alias()), (r#"{"items": {"u": 1.0, "z": 100.0}}"#, Alias::AgentIsUser));
+    rt.reset(&empty).unwrap();
+    assert_eq!((rt.state_json(Side::Assistant).unwrap().as_str(), rt.alias()), (initial, Alias::None));
+
+    // An environment function, a restore and a failed reset each make the next reset real.
+    let call = EnvCall { side: Side::Assistant, name: "assert_item".into(), arguments: r#"{"key": "z", "value": 100.0}"#.into() };
+    let p = rows(&rt);
+    rt.env_function(&call).unwrap();
+    rt.reset(&empty).unwrap();
+    assert_ne!(rows(&rt), p);
+    let snap = rt.snapshot();
+    let p = rows(&rt);
+    rt.restore(&snap).unwrap();
+    rt.reset(&empty).unwrap();
+    assert_ne!(rows(&rt), p);
+    let bad = EpisodeInit { agent_data: Some(r#"{"items": {"q": "x"}}"#.into()), ..Default::default() };
+    assert!(rt.reset(&bad).is_err());
+    assert!(rt.reset(&bad).is_err(), "a failed reset is never skipped");
+    let p = rows(&rt);
+    rt.reset(&empty).unwrap();
+    assert_ne!(rows(&rt), p);
+    assert_eq!(rt.state_json(Side::Assistant).unwrap(), initial);
+}
+
 #[test]
 fn cached_hash_and_binary_snapshot() {
     let mut rt = Runtime::<Two>::new();
