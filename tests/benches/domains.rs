@@ -16,8 +16,10 @@
 //! N times (each on a fresh episode; the headline numbers use the first round only, the
 //! per-tool table below uses all), `EIGENBOX_BENCH_DETAIL=1` prints per-tool call time, fuel and
 //! minor page faults, the first call of each episode against the later ones, and each read-only
-//! call repeated at once ("warm"). `EIGENBOX_BENCH_RESET=dirty` runs the pool with
-//! [`InstancePool::reset_dirty_pages_only`] (see docs/benchmarks.md for what that changes).
+//! call repeated at once ("warm"). `EIGENBOX_BENCH_RESET` picks how episodes get their memory:
+//! `dirty` (the pool with [`InstancePool::reset_dirty_pages_only`]), `keep=MiB` (the pool with
+//! that much kept resident per slot), `unpooled` (a copy-on-write mapping per instance); see
+//! docs/benchmarks.md for what each changes.
 //! `EIGENBOX_BENCH_PRIME=1` makes a trivial call
 //! (`transfer_to_human_agents`) on each fresh episode before its replay. The last three change
 //! what the headline numbers measure: for diagnosis only.
@@ -72,7 +74,16 @@ fn p50(mut v: Vec<Duration>) -> Duration {
 }
 
 fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
-    let host = Runtime::new(RuntimeConfig { pool: Some(InstancePool { reset_dirty_pages_only: std::env::var("EIGENBOX_BENCH_RESET").is_ok_and(|v| v == "dirty"), ..InstancePool::default() }), ..RuntimeConfig::default() }).expect("runtime");
+    let reset = std::env::var("EIGENBOX_BENCH_RESET").unwrap_or_default();
+    let pool = match reset.as_str() {
+        "dirty" => Some(InstancePool { reset_dirty_pages_only: true, ..InstancePool::default() }),
+        "unpooled" => None,
+        r => match r.strip_prefix("keep=") {
+            Some(mib) => Some(InstancePool { keep_resident_bytes: mib.parse::<u64>().expect("keep=MiB") << 20, ..InstancePool::default() }),
+            None => Some(InstancePool::default()),
+        },
+    };
+    let host = Runtime::new(RuntimeConfig { pool, ..RuntimeConfig::default() }).expect("runtime");
     let original = domain_plugin(&host, domain);
     let t = Instant::now();
     let pristine = rt.block_on(original.freeze(EpisodeInit { agent_data: None, user_data: None, actions: Vec::new() })).expect("freeze the initial state");
