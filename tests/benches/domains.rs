@@ -17,7 +17,7 @@
 //! per-tool table below uses all), `EIGENBOX_BENCH_DETAIL=1` prints per-tool call time, fuel and
 //! minor page faults, the first call of each episode against the later ones, and each read-only
 //! call repeated at once ("warm"). `EIGENBOX_BENCH_RESET` picks how episodes get their memory:
-//! `dirty` (the pool with [`InstancePool::reset_dirty_pages_only`]), `keep=MiB` (the pool with
+//! `default` (the default pool), `dirty` (the pool with [`InstancePool::reset_dirty_pages_only`]), `keep=MiB` (the pool with
 //! that much kept resident per slot), `unpooled` (a copy-on-write mapping per instance); see
 //! docs/benchmarks.md for what each changes.
 //! `EIGENBOX_BENCH_PRIME=1` makes a trivial call
@@ -30,7 +30,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use eigenbox_episode::WasmDomainEnv;
-use eigenbox_runtime::{DbSide, DomainInstance, EpisodeInit, InstancePool, Runtime, RuntimeConfig};
+use eigenbox_runtime::{DbSide, DomainInstance, EpisodeInit, FrozenState, InstancePool, Runtime, RuntimeConfig};
 use eigenbox_tau2::{DomainEnv, TaskSet, TaskVersion};
 use eigenbox_tests::{domain_plugin, workspace_root};
 use serde_json::Value;
@@ -73,16 +73,33 @@ fn p50(mut v: Vec<Duration>) -> Duration {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
-fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
+/// The pool `EIGENBOX_BENCH_RESET` asks for (see the crate docs); anything else is refused.
+fn pool_from_env() -> Option<InstancePool> {
     let reset = std::env::var("EIGENBOX_BENCH_RESET").unwrap_or_default();
-    let pool = match reset.as_str() {
+    let keep = |mib: &str| mib.parse::<u64>().ok().and_then(|m| m.checked_mul(1 << 20));
+    match reset.as_str() {
+        "" | "default" => Some(InstancePool::default()),
         "dirty" => Some(InstancePool { reset_dirty_pages_only: true, ..InstancePool::default() }),
         "unpooled" => None,
-        r => match r.strip_prefix("keep=") {
-            Some(mib) => Some(InstancePool { keep_resident_bytes: mib.parse::<u64>().expect("keep=MiB") << 20, ..InstancePool::default() }),
-            None => Some(InstancePool::default()),
+        r => match r.strip_prefix("keep=").and_then(keep) {
+            Some(bytes) => Some(InstancePool { keep_resident_bytes: bytes, ..InstancePool::default() }),
+            None => panic!("EIGENBOX_BENCH_RESET=`{r}`: expected default, dirty, unpooled or keep=<MiB>"),
         },
-    };
+    }
+}
+
+/// A fork from `state`: how long creating it took, and dropping it (for a pooled slot, its reset).
+fn fork(rt: &tokio::runtime::Runtime, state: &FrozenState) -> (Duration, Duration) {
+    let t = Instant::now();
+    let e = rt.block_on(DomainInstance::from_frozen(state)).expect("fork");
+    let created = t.elapsed();
+    let t = Instant::now();
+    drop(e);
+    (created, t.elapsed())
+}
+
+fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
+    let pool = pool_from_env();
     let host = Runtime::new(RuntimeConfig { pool, ..RuntimeConfig::default() }).expect("runtime");
     let original = domain_plugin(&host, domain);
     let t = Instant::now();
@@ -184,19 +201,12 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
         let frozen = rt.block_on(unpooled.freeze_snapshot(&snap)).expect("freeze");
         let pooled = rt.block_on(env.instance().freeze()).expect("freeze");
         for _ in 0..5 {
-            let t = Instant::now();
-            let e = rt.block_on(DomainInstance::from_frozen(&frozen)).expect("fork");
-            forks.push(t.elapsed());
-            let t = Instant::now();
-            drop(e);
-            frozen_drops.push(t.elapsed());
-            let t = Instant::now();
-            let e = rt.block_on(DomainInstance::from_frozen(&pooled)).expect("fork");
-            pooled_forks.push(t.elapsed());
-            // A pooled slot is reset when its instance is dropped: the other half of a fork.
-            let t = Instant::now();
-            drop(e);
-            pooled_drops.push(t.elapsed());
+            let (created, dropped) = fork(rt, &frozen);
+            forks.push(created);
+            frozen_drops.push(dropped);
+            let (created, dropped) = fork(rt, &pooled);
+            pooled_forks.push(created);
+            pooled_drops.push(dropped);
         }
     }
     Ours {
