@@ -48,6 +48,8 @@ struct Ours {
     frozen_drop_p50: Duration,
     hash_p50: Duration,
     freeze_initial: Duration,
+    /// Linear memory of an episode after its DB hash, bytes.
+    memory: u64,
     /// Per tool: calls, total time, total fuel (every round).
     per_tool: BTreeMap<String, (usize, Duration, u64)>,
     /// Per tool: minor page faults (detail mode).
@@ -105,6 +107,13 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
     let t = Instant::now();
     let pristine = rt.block_on(original.freeze(EpisodeInit { agent_data: None, user_data: None, actions: Vec::new() })).expect("freeze the initial state");
     let freeze_initial = t.elapsed();
+    // Linear memory of an episode of the frozen initial state after its DB hash: what every
+    // slot reset copies back (see docs/benchmarks.md).
+    let memory = {
+        let mut e = rt.block_on(DomainInstance::from_frozen(&pristine)).expect("fork");
+        rt.block_on(e.state_hash(DbSide::Assistant)).expect("hash");
+        e.last_call().peak_memory
+    };
     let comp = pristine.component().clone();
     // Forks of many different task states: per-instance memory maps each new image directly,
     // where a pooled slot must first be re-pointed at it.
@@ -220,6 +229,7 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
         frozen_drop_p50: p50(frozen_drops),
         hash_p50: p50(hashes),
         freeze_initial,
+        memory,
         per_tool,
         faults,
         all_calls,
@@ -269,7 +279,7 @@ fn main() {
     let mut frozen = Vec::new();
     for d in domains {
         let o = ours(&rt, d);
-        frozen.push(format!("{d} {:.2} s", o.freeze_initial.as_secs_f64()));
+        frozen.push(format!("{d} {:.2} s, {:.1} MiB", o.freeze_initial.as_secs_f64(), o.memory as f64 / (1 << 20) as f64));
         let r = refs.iter().find(|r| r["domain"] == d);
         let rf = |k: &str| r.and_then(|r| r[k].as_f64());
         let ms = |x: f64| format!("{:.3} ms", x * 1e3);
@@ -296,5 +306,5 @@ fn main() {
         }
     }
     println!("goals (airline): calls/s >= 50x reference; fork <= 100 µs; DB hash <= 5 ms");
-    println!("(eigenbox: pooled instances; each domain's initial state frozen once first: {})", frozen.join(", "));
+    println!("(eigenbox: pooled instances; each domain's initial state frozen once first, and an episode's linear memory after its DB hash: {})", frozen.join("; "));
 }

@@ -1055,7 +1055,7 @@ impl Domain for Airline {
 
     fn initial_state() -> Result<Self, String> {
         Ok(Airline {
-            db: serde_json::from_str(include_str!("../data/db.json")).map_err(|e| format!("db.json: {e}"))?,
+            db: serde_json::from_str(eigenbox_sdk::include_json!("data/db.json")).map_err(|e| format!("db.json: {e}"))?,
         })
     }
 

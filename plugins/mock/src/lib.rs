@@ -300,8 +300,8 @@ impl Domain for Mock {
 
     fn initial_state() -> Result<Self, String> {
         Ok(Mock {
-            db: serde_json::from_str(include_str!("../data/db.json")).map_err(|e| format!("db.json: {e}"))?,
-            user_db: serde_json::from_str(include_str!("../data/user_db.json"))
+            db: serde_json::from_str(eigenbox_sdk::include_json!("data/db.json")).map_err(|e| format!("db.json: {e}"))?,
+            user_db: serde_json::from_str(eigenbox_sdk::include_json!("data/user_db.json"))
                 .map_err(|e| format!("user_db.json: {e}"))?,
         })
     }

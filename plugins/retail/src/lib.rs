@@ -834,7 +834,7 @@ impl Domain for Retail {
 
     fn initial_state() -> Result<Self, String> {
         Ok(Retail {
-            db: serde_json::from_str(include_str!("../data/db.json")).map_err(|e| format!("db.json: {e}"))?,
+            db: serde_json::from_str(eigenbox_sdk::include_json!("data/db.json")).map_err(|e| format!("db.json: {e}"))?,
         })
     }
 

@@ -136,6 +136,10 @@ impl JsonWriter {
         // Everything written is ASCII (`ensure_ascii`), so this never fails.
         String::from_utf8(self.out).unwrap_or_default()
     }
+    /// Make room for at least `additional` more bytes of output in one allocation.
+    pub fn reserve(&mut self, additional: usize) {
+        self.out.reserve_exact(additional);
+    }
     /// Start over, keeping the buffers' capacity.
     pub fn clear(&mut self) {
         self.out.clear();
@@ -320,11 +324,18 @@ impl JsonWriter {
                 self.order.extend_from_slice(ents);
                 // Python sorts str keys by code point; UTF-8 byte order is the same.
                 self.order.sort_by(|a, b| key(a).cmp(key(b)));
-                let base = ents[0].text.0;
+                // Entries already in their sorted place at the front stay where they are; only
+                // the rest is copied out and rewritten (a DB whose first table sorts first then
+                // never has its largest texts in two buffers at once).
+                let mut keep = 0;
+                while keep + 1 < self.order.len() && self.order[keep].text == ents[keep].text && key(&self.order[keep]) != key(&self.order[keep + 1]) {
+                    keep += 1;
+                }
+                let base = ents[keep].text.0;
                 self.scratch.clear();
                 self.scratch.extend_from_slice(&self.out[base..]);
                 self.out.truncate(base);
-                let mut i = 0;
+                let mut i = keep;
                 let mut wrote = false;
                 while i < self.order.len() {
                     // A repeated key: its first position (which sorting keeps) with its last value.

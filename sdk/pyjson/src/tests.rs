@@ -190,6 +190,46 @@ mod typed {
         assert_eq!(to_json(&t).unwrap(), r#"{"b": 1, "a": 9, "c": 3}"#);
     }
 
+    /// A container whose first entries are already in sorted place keeps them and rewrites
+    /// only the rest; every split point (none kept, some kept, a repeated key right after the
+    /// kept prefix, a repeated key inside it) renders as `dumps_sorted(to_value(..))`.
+    #[test]
+    fn sorted_prefix_stays_and_the_rest_is_rewritten() {
+        struct Entries(Vec<(&'static str, Value)>);
+        impl Serialize for Entries {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(Some(self.0.len()))?;
+                for (k, v) in &self.0 {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+        }
+        let cases: &[&[&str]] = &[
+            &["b", "a"],
+            &["a", "c", "b"],
+            &["a", "b", "d", "c", "e"],
+            &["a", "b", "b"],
+            &["a", "a", "c", "b"],
+            &["a", "b", "c", "b", "a"],
+            &["x", "y", "z", "w"],
+        ];
+        for keys in cases {
+            let t = Entries(keys.iter().enumerate().map(|(i, k)| (*k, json!({"i": i, "s": [format!("{k}{i}")]}))).collect());
+            let mut expected = serde_json::Map::new();
+            for (k, v) in &t.0 {
+                expected.insert(k.to_string(), v.clone());
+            }
+            let nested = json!({"z": 1});
+            assert_eq!(to_json_sorted(&t).unwrap(), dumps_sorted(&Value::Object(expected.clone())), "{keys:?}");
+            // The same map inside an outer container that is itself out of order.
+            let outer = (nested.clone(), Entries(t.0.clone()));
+            let want = json!([nested, Value::Object(expected)]);
+            assert_eq!(to_json_sorted(&outer).unwrap(), dumps_sorted(&want), "{keys:?} nested");
+        }
+    }
+
     #[test]
     fn many_keys_and_deep_nesting() {
         let mut m = serde_json::Map::new();

@@ -109,7 +109,7 @@ pub mod testing;
 
 pub use args::{ArgSchema, PyValue, ToolArgs};
 pub use eigenbox_pyjson as pyjson;
-pub use eigenbox_sdk_macros::ToolArgs;
+pub use eigenbox_sdk_macros::{include_json, ToolArgs};
 pub use table::{Cached, Table};
 pub use runtime::{
     deep_merge, py_process, Alias, Domain, DomainInfo, EnvCall, EpisodeInit, Requestor, Runtime,

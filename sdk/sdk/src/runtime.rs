@@ -758,8 +758,22 @@ impl<D: Domain> Runtime<D> {
         }
     }
 
-    /// Write one side's DB as sorted Python JSON into `w`.
+    /// Write one side's DB as sorted Python JSON into `w`, which is first given room for the
+    /// whole text: a measuring pass (cheap once the tables' row texts are cached) counts it,
+    /// so the megabytes of a large DB's text are allocated once instead of by doubling, whose
+    /// discarded smaller buffers would stay in linear memory (and in every frozen image and
+    /// slot reset) for good.
     fn write_db(&self, side: Side, w: &mut eigenbox_pyjson::JsonWriter) -> Option<Result<Side, String>> {
+        let mut probe = eigenbox_pyjson::JsonWriter::sorted();
+        let (measured, tables) = crate::table::measure_sorted(|| self.write_db_into(side, &mut probe));
+        if let Some(Ok(_)) = measured {
+            w.reserve(probe.as_bytes().len() + tables);
+        }
+        drop(probe);
+        self.write_db_into(side, w)
+    }
+
+    fn write_db_into(&self, side: Side, w: &mut eigenbox_pyjson::JsonWriter) -> Option<Result<Side, String>> {
         let d = match self.domain() {
             Ok(d) => d,
             Err(e) => return Some(Err(e)),

@@ -7,7 +7,10 @@
 //! - **Hash without re-rendering.** Each row caches its `"key": value` text as the sorted
 //!   Python JSON of a DB hash renders it, shared by every fork that shares the row; a write
 //!   through [`Table::get_mut`] or [`Table::insert`] gives the writer a fresh row without
-//!   text. A DB hash after a few writes re-renders a few rows and copies the rest.
+//!   text. A DB hash after a few writes re-renders a few rows and copies the rest. A table
+//!   nested in another table's row is rendered but not cached (the outer row's text holds
+//!   it), and a DB's whole text is counted before it is written, so it is allocated once:
+//!   what a render leaves in linear memory is part of every frozen image and slot reset.
 //! - **Python `dict` semantics otherwise:** insertion order (what responses and non-sorted
 //!   dumps show), a re-inserted key keeps its position.
 //!
@@ -27,7 +30,7 @@
 //! assert_eq!(eigenbox_sdk::pyjson::to_json(&t).unwrap(), r#"{"b": 2, "a": 11}"#);
 //! ```
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::rc::Rc;
 
@@ -267,23 +270,20 @@ impl<V: Serialize, const R: bool> Table<V, R> {
         Some(Cached { row: &s.val, text: text.as_deref() })
     }
 
-    /// The table's sorted text `{"k": v, ...}`, re-rendering only rows without cached text.
-    fn sorted_text(&self) -> Result<Vec<u8>, eigenbox_pyjson::Error> {
+    /// Render and cache the text of every row that has none; returns the length of the
+    /// table's sorted text.
+    fn warm_sorted(&self) -> Result<usize, eigenbox_pyjson::Error> {
         let order = self.sorted_order();
-        let mut out = Vec::new();
-        out.push(b'{');
         let mut w: Option<JsonWriter> = None;
-        for (n, &i) in order.iter().enumerate() {
+        let mut len = 2 + 2 * order.len().saturating_sub(1);
+        for &i in order {
             let Some((k, slot)) = self.map.get_index(i) else { continue };
-            if n > 0 {
-                out.extend_from_slice(b", ");
-            }
             let text = match slot.text.get() {
                 Some(t) => t,
                 None => {
                     let w = w.get_or_insert_with(JsonWriter::sorted);
                     w.clear();
-                    w.render(&slot.val)?;
+                    render_row(w, &slot.val)?;
                     let mut t = Vec::with_capacity(k.len() + 4 + w.as_bytes().len());
                     eigenbox_pyjson::push_json_str(&mut t, k);
                     t.extend_from_slice(b": ");
@@ -294,16 +294,112 @@ impl<V: Serialize, const R: bool> Table<V, R> {
                     slot.text.get_or_init(|| t.into_boxed_slice())
                 }
             };
-            out.extend_from_slice(text);
+            len += text.len();
+        }
+        Ok(len)
+    }
+
+    /// The table's sorted text `{"k": v, ...}`, re-rendering only rows without cached text.
+    ///
+    /// The rows of a table nested in another table's row (airline's `Flight.dates`) are
+    /// rendered without caching: the outer row's cached text already holds them, so caching
+    /// them too would keep the same bytes twice in every instance's memory image. A write to a
+    /// nested row is a write to its outer row, which re-renders the nested table.
+    ///
+    /// The result is allocated once at its final size (a large table's text is megabytes, and
+    /// a buffer grown by doubling leaves the smaller copies behind in linear memory, which the
+    /// frozen image and every slot reset then carry).
+    fn sorted_text(&self) -> Result<Vec<u8>, eigenbox_pyjson::Error> {
+        let order = self.sorted_order();
+        let nested = ROW_RENDERS.with(Cell::get) > 0;
+        let mut w: Option<JsonWriter> = None;
+        if nested {
+            let mut out = vec![b'{'];
+            for (n, &i) in order.iter().enumerate() {
+                let Some((k, slot)) = self.map.get_index(i) else { continue };
+                if n > 0 {
+                    out.extend_from_slice(b", ");
+                }
+                match slot.text.get() {
+                    Some(t) => out.extend_from_slice(t),
+                    None => {
+                        let w = w.get_or_insert_with(JsonWriter::sorted);
+                        w.clear();
+                        render_row(w, &slot.val)?;
+                        eigenbox_pyjson::push_json_str(&mut out, k);
+                        out.extend_from_slice(b": ");
+                        out.extend_from_slice(w.as_bytes());
+                    }
+                }
+            }
+            out.push(b'}');
+            return Ok(out);
+        }
+        // Render (and cache) every row that has no text yet, then copy the texts.
+        let len = self.warm_sorted()?;
+        let mut out = Vec::with_capacity(len);
+        out.push(b'{');
+        for (n, &i) in order.iter().enumerate() {
+            let Some((_, slot)) = self.map.get_index(i) else { continue };
+            if n > 0 {
+                out.extend_from_slice(b", ");
+            }
+            out.extend_from_slice(slot.text.get().map(|t| &t[..]).unwrap_or_default());
         }
         out.push(b'}');
         Ok(out)
     }
 }
 
+thread_local! {
+    /// How many table rows are being rendered on this thread: above zero, a table being
+    /// rendered is nested in another table's row and does not cache its rows' texts.
+    static ROW_RENDERS: Cell<u32> = const { Cell::new(0) };
+    /// During [`measure_sorted`]: the sorted text length of the tables seen so far.
+    static MEASURED: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Run `f` (a sorted render) as a measuring pass: every top-level [`Table`] it meets caches
+/// its rows' texts and renders as `{}`, and its real text length is counted. Returns `f`'s
+/// result and the counted length; the real text is then what `f` wrote, plus that count, less
+/// two bytes per table. Lets a caller allocate a DB's text (megabytes) once at its final size.
+pub(crate) fn measure_sorted<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    struct Reset(Option<usize>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            MEASURED.with(|m| m.set(self.0));
+        }
+    }
+    let outer = MEASURED.with(|m| m.replace(Some(0)));
+    let _reset = Reset(outer);
+    let r = f();
+    (r, MEASURED.with(Cell::get).unwrap_or(0))
+}
+
+/// Render one row's value with [`ROW_RENDERS`] raised for the duration.
+fn render_row<V: Serialize>(w: &mut JsonWriter, val: &V) -> Result<(), eigenbox_pyjson::Error> {
+    struct Depth;
+    impl Drop for Depth {
+        fn drop(&mut self) {
+            ROW_RENDERS.with(|c| c.set(c.get().saturating_sub(1)));
+        }
+    }
+    ROW_RENDERS.with(|c| c.set(c.get() + 1));
+    let _depth = Depth;
+    w.render(val)
+}
+
 impl<V: Serialize, const R: bool> Serialize for Table<V, R> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if eigenbox_pyjson::in_sorted_render() {
+            if ROW_RENDERS.with(Cell::get) == 0 {
+                if let Some(total) = MEASURED.with(Cell::get) {
+                    // A measuring pass ([`measure_sorted`]): warm the rows, count the text.
+                    let len = self.warm_sorted().map_err(serde::ser::Error::custom)?;
+                    MEASURED.with(|m| m.set(Some(total + len)));
+                    return RawJson(b"{}").serialize(s);
+                }
+            }
             let text = self.sorted_text().map_err(serde::ser::Error::custom)?;
             return RawJson(&text).serialize(s);
         }
@@ -400,6 +496,64 @@ mod tests {
         assert_eq!(fork.flights.len(), 3);
         check(&fork);
         assert_ne!(reference(&fork), reference(&db));
+    }
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    struct Outer {
+        name: String,
+        dates: Table<Row>,
+    }
+
+    #[derive(Serialize)]
+    struct NestedDb {
+        zz: Table<Outer>,
+        aa: Table<Row>,
+    }
+
+    fn nested_db() -> NestedDb {
+        let mut zz: Table<Outer> = Table::new();
+        for f in ["f2", "f1"] {
+            zz.insert(f.into(), Outer { name: f.into(), dates: table() });
+        }
+        NestedDb { zz, aa: table() }
+    }
+
+    /// Rows of a table nested in another table's row are rendered but not cached (the outer
+    /// row's text holds them), and a write to a nested row still shows in the next render.
+    #[test]
+    fn nested_tables_render_right_without_caching_their_rows() {
+        let mut db = nested_db();
+        let reference = |db: &NestedDb| eigenbox_pyjson::dumps_sorted(&serde_json::to_value(db).unwrap());
+        let check = |db: &NestedDb| assert_eq!(eigenbox_pyjson::to_json_sorted(db).unwrap(), reference(db));
+        check(&db);
+        let outer_cached = db.zz.map.values().all(|s| s.text.get().is_some());
+        let inner_cached = db.zz.values().flat_map(|o| o.dates.map.values()).any(|s| s.text.get().is_some());
+        assert!(outer_cached && !inner_cached, "outer rows cached: {outer_cached}, some inner row cached: {inner_cached}");
+        assert!(db.aa.map.values().all(|s| s.text.get().is_some()));
+        let fork = db.zz.clone();
+        db.zz.get_mut("f1").unwrap().dates.get_mut("r2").unwrap().z = 9.5;
+        check(&db);
+        assert!(eigenbox_pyjson::to_json_sorted(&db).unwrap().contains(r#""z": 9.5"#));
+        assert_eq!(fork["f1"].dates["r2"].z, 1.0);
+    }
+
+    /// The measuring pass counts exactly the text the real render then writes: what it wrote
+    /// itself (`{}` for each top-level table) plus the tables' counted lengths.
+    #[test]
+    fn measuring_pass_counts_the_real_length() {
+        let mut db = nested_db();
+        for round in 0..3 {
+            let mut probe = JsonWriter::sorted();
+            let (r, tables) = measure_sorted(|| probe.render(&db));
+            r.unwrap();
+            let real = eigenbox_pyjson::to_json_sorted(&db).unwrap();
+            assert_eq!(probe.as_bytes().len() - 2 * 2 + tables, real.len(), "round {round}");
+            assert_eq!(real, eigenbox_pyjson::dumps_sorted(&serde_json::to_value(&db).unwrap()));
+            // Outside a measuring pass tables render in full again.
+            assert!(eigenbox_pyjson::to_json_sorted(&db.aa).unwrap().len() > 2);
+            db.aa.insert(format!("new{round}"), Row { z: 0.5, a: vec!["é".into()] });
+            db.zz.get_mut("f2").unwrap().dates.shift_remove("r1");
+        }
     }
 
     #[test]
