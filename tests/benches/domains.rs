@@ -13,8 +13,8 @@
 //!
 //! For profiling: `EIGENBOX_BENCH_DOMAINS=airline` (comma-separated) picks domains,
 //! `EIGENBOX_BENCH_NO_REF=1` skips the reference, `EIGENBOX_BENCH_ROUNDS=N` replays every task
-//! N times (each on a fresh episode; the headline numbers use the first round only, the
-//! per-tool table below uses all), `EIGENBOX_BENCH_DETAIL=1` prints per-tool call time, fuel and
+//! N times (default 5; each time on a fresh episode, with a DB hash after it; calls/s is the
+//! median round's, as a round of airline is only ≈ 4 ms of calls), `EIGENBOX_BENCH_DETAIL=1` prints per-tool call time, fuel and
 //! minor page faults, the first call of each episode against the later ones, and each read-only
 //! call repeated at once ("warm"). `EIGENBOX_BENCH_RESET` picks how episodes get their memory:
 //! `default` (the default pool), `dirty` (the pool with [`InstancePool::reset_dirty_pages_only`]), `keep=MiB` (the pool with
@@ -50,13 +50,12 @@ struct Ours {
     freeze_initial: Duration,
     /// Linear memory of an episode after its DB hash, bytes.
     memory: u64,
+    /// The same for a fork of the first frozen task state.
+    task_memory: u64,
     /// Per tool: calls, total time, total fuel (every round).
     per_tool: BTreeMap<String, (usize, Duration, u64)>,
     /// Per tool: minor page faults (detail mode).
     faults: BTreeMap<String, u64>,
-    /// Calls and call time of every round.
-    all_calls: usize,
-    all_time: Duration,
 }
 
 /// Minor page faults of this process so far (detail mode).
@@ -122,12 +121,13 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
     let (mut calls, mut call_time) = (0usize, Duration::ZERO);
     let (mut episodes, mut forks, mut pooled_forks, mut pooled_drops, mut hashes) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut frozen_drops = Vec::new();
-    let rounds = env_num("EIGENBOX_BENCH_ROUNDS", 1).max(1);
+    let rounds = env_num("EIGENBOX_BENCH_ROUNDS", 5).max(1);
     let detail = std::env::var_os("EIGENBOX_BENCH_DETAIL").is_some();
     let mut faults: BTreeMap<String, u64> = BTreeMap::new();
     let mut per_tool: BTreeMap<String, (usize, Duration, u64)> = BTreeMap::new();
-    let (mut all_calls, mut all_time) = (0usize, Duration::ZERO);
-    for round in 0..rounds {
+    let mut round_times = Vec::new();
+    for _ in 0..rounds {
+        let round_started = call_time;
         for task in &set.tasks {
             let t = Instant::now();
             let mut env = WasmDomainEnv::new(rt.handle(), comp.clone()).expect("episode");
@@ -157,12 +157,8 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
                     *faults.entry(a.name.clone()).or_default() += f;
                     *faults.entry(if i == 0 { "* first call of an episode" } else { "* later calls" }.to_string()).or_default() += f;
                 }
-                if round == 0 {
-                    call_time += dt;
-                    calls += 1;
-                }
-                all_time += dt;
-                all_calls += 1;
+                call_time += dt;
+                calls += 1;
                 let e = per_tool.entry(a.name.clone()).or_default();
                 e.0 += 1;
                 e.1 += dt;
@@ -186,7 +182,7 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
                     e.2 += env.instance().last_call().fuel;
                 }
             }
-            if round == 0 && !actions.is_empty() {
+            if !actions.is_empty() {
                 let t = Instant::now();
                 rt.block_on(env.instance().state_hash(DbSide::Assistant)).expect("hash");
                 hashes.push(t.elapsed());
@@ -195,24 +191,34 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
             // frozen image): part of what an episode costs.
             let t = Instant::now();
             drop(env);
-            if round == 0 {
-                episodes.push(started + t.elapsed());
-            }
+            episodes.push(started + t.elapsed());
         }
+        round_times.push(call_time - round_started);
     }
     // GRPO pattern: freeze a task's initial state once, fork each rollout from it. Measured
     // apart from the replay: a freeze (wizer, compile) between an episode's start and its
     // calls would evict the caches the calls then run in.
+    let mut task_memory = 0;
     for task in set.tasks.iter().take(5) {
         let mut env = WasmDomainEnv::new(rt.handle(), comp.clone()).expect("episode");
         eigenbox_tau2::initialise_episode(&mut env, Some(task), true).expect("initial state");
         let snap = rt.block_on(env.instance().snapshot()).expect("snapshot");
         let frozen = rt.block_on(unpooled.freeze_snapshot(&snap)).expect("freeze");
         let pooled = rt.block_on(env.instance().freeze()).expect("freeze");
-        for _ in 0..5 {
+        if task_memory == 0 {
+            let mut e = rt.block_on(DomainInstance::from_frozen(&pooled)).expect("fork");
+            rt.block_on(e.state_hash(DbSide::Assistant)).expect("hash");
+            task_memory = e.last_call().peak_memory;
+        }
+        // A group of rollouts forks one state several times in a row; each kind of fork is
+        // timed in a group of its own (a pooled fork's drop copies the whole image back, which
+        // would leave the caches cold for a per-instance fork timed right after it).
+        for _ in 0..8 {
             let (created, dropped) = fork(rt, &frozen);
             forks.push(created);
             frozen_drops.push(dropped);
+        }
+        for _ in 0..8 {
             let (created, dropped) = fork(rt, &pooled);
             pooled_forks.push(created);
             pooled_drops.push(dropped);
@@ -220,8 +226,10 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
     }
     Ours {
         tasks: set.tasks.len(),
-        calls,
-        calls_per_s: calls as f64 / call_time.as_secs_f64().max(1e-9),
+        calls: calls / rounds,
+        // The median round: a round of airline is ≈ 4 ms of calls, so one scheduling hiccup
+        // would move a total by tens of percent.
+        calls_per_s: (calls / rounds) as f64 / p50(round_times).as_secs_f64().max(1e-9),
         episode_p50: p50(episodes),
         frozen_fork_p50: p50(forks),
         pooled_fork_p50: p50(pooled_forks),
@@ -230,10 +238,9 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
         hash_p50: p50(hashes),
         freeze_initial,
         memory,
+        task_memory,
         per_tool,
         faults,
-        all_calls,
-        all_time,
     }
 }
 
@@ -279,7 +286,8 @@ fn main() {
     let mut frozen = Vec::new();
     for d in domains {
         let o = ours(&rt, d);
-        frozen.push(format!("{d} {:.2} s, {:.1} MiB", o.freeze_initial.as_secs_f64(), o.memory as f64 / (1 << 20) as f64));
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        frozen.push(format!("{d} {:.2} s, {:.1} MiB (a frozen task state: {:.1} MiB)", o.freeze_initial.as_secs_f64(), mib(o.memory), mib(o.task_memory)));
         let r = refs.iter().find(|r| r["domain"] == d);
         let rf = |k: &str| r.and_then(|r| r[k].as_f64());
         let ms = |x: f64| format!("{:.3} ms", x * 1e3);
@@ -298,7 +306,6 @@ fn main() {
             rf("hash_p50_s").map(ms).unwrap_or("-".into()),
         );
         if std::env::var_os("EIGENBOX_BENCH_DETAIL").is_some() {
-            println!("  {d}: {} calls in all rounds, {:.0} calls/s", o.all_calls, o.all_calls as f64 / o.all_time.as_secs_f64().max(1e-9));
             for (name, (n, t, fuel)) in &o.per_tool {
                 let pf = o.faults.get(name).copied().unwrap_or(0) as f64 / *n as f64;
                 println!("    {name:<32} {n:>5} calls {:>9.2} µs/call {:>9} fuel/call {pf:>7.1} page faults/call", t.as_secs_f64() * 1e6 / *n as f64, fuel / *n as u64);

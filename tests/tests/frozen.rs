@@ -2,7 +2,7 @@
 //! start in it, are isolated from each other, roll back to it on a trap, and keep the original's
 //! manifest, grants, limits and provenance.
 
-use eigenbox_runtime::{CallError, DbSide, DomainInstance, EpisodeInit, Requestor};
+use eigenbox_runtime::{CallError, DbSide, DomainInstance, EpisodeInit, FreezeMethod, Requestor};
 use eigenbox_tests::{hostile, mock_domain, runtime};
 
 fn no_init() -> EpisodeInit {
@@ -28,6 +28,8 @@ async fn frozen_mock_state_after_a_write_matches_the_original() {
     assert_ne!(written, initial);
 
     let frozen = live.freeze().await.unwrap();
+    // The episode's history (a fresh instance, one write) was replayed, not restored.
+    assert_eq!(frozen.info().method, FreezeMethod::Replay { calls: 1 });
     // Provenance: same manifest, grants and limits; both hashes recorded.
     let fc = frozen.component();
     assert!(fc.is_frozen() && !mock.is_frozen());
@@ -48,6 +50,7 @@ async fn frozen_mock_state_after_a_write_matches_the_original() {
     }
     // Freezing from the episode init gives the same state as the live reset.
     let by_init = mock.freeze(no_init()).await.unwrap();
+    assert_eq!(by_init.info().method, FreezeMethod::Reset);
     let mut d = DomainInstance::from_frozen(&by_init).await.unwrap();
     assert_eq!(hash(&mut d).await, initial);
     // `new` on a frozen component still means the domain's initial state, and `reset` works.
@@ -63,6 +66,8 @@ async fn frozen_mock_state_after_a_write_matches_the_original() {
     tool(&mut d, "update_task_status", r#"{"task_id": "task_1", "status": "completed"}"#).await.unwrap();
     let refrozen = d.freeze().await.unwrap();
     assert_eq!(refrozen.info().original_sha256(), mock.sha256());
+    // The frozen state's own recipe plus this episode's write.
+    assert_eq!(refrozen.info().method, FreezeMethod::Replay { calls: 2 });
     let mut r = DomainInstance::from_frozen(&refrozen).await.unwrap();
     assert_eq!(hash(&mut r).await, hash(&mut d).await);
 }
@@ -139,4 +144,54 @@ async fn a_large_frozen_notes_state_hashes_equal_to_the_live_one() {
     assert_eq!(hash(&mut b).await, hash(&mut live).await);
     assert_ne!(hash(&mut b).await, want);
     assert_eq!(hash(&mut a).await, want);
+}
+
+/// An episode whose history is known is frozen by replaying it on a fresh instance, which
+/// reaches the same state in less memory than restoring its snapshot (the restore holds the
+/// initial and the restored DB side by side); an episode restored from a snapshot has no
+/// history to replay and is frozen by snapshot. Every route gives the live episode's state.
+#[tokio::test]
+async fn an_episode_is_frozen_by_replay_in_less_memory_than_by_snapshot() {
+    let host = runtime("");
+    let airline = eigenbox_tests::domain_plugin(&host, "airline");
+    let init = EpisodeInit {
+        agent_data: None,
+        user_data: None,
+        actions: vec![eigenbox_runtime::EnvCall { side: DbSide::Assistant, name: "cancel_reservation".into(), arguments: r#"{"reservation_id": "XEHM4B"}"#.into() }],
+    };
+    let mut live = DomainInstance::new(airline.clone()).await.unwrap();
+    live.reset(init).await.unwrap().unwrap();
+    tool(&mut live, "update_reservation_baggages", r#"{"reservation_id": "YAX4DR", "total_baggages": 2, "nonfree_baggages": 0, "payment_id": "credit_card_4938634"}"#).await.unwrap();
+    // A failed write is journaled and replayed too (it may have written before failing).
+    let failed = live.call_tool(Requestor::Assistant, "cancel_reservation", r#"{"reservation_id": "NOSUCH"}"#).await.unwrap();
+    assert!(failed.is_err());
+    let want = hash(&mut live).await;
+    let initial = {
+        let mut d = DomainInstance::new(airline.clone()).await.unwrap();
+        hash(&mut d).await
+    };
+    assert_ne!(want, initial);
+
+    let replayed = live.freeze().await.unwrap();
+    assert_eq!(replayed.info().method, FreezeMethod::Replay { calls: 2 });
+    let snap = live.snapshot().await.unwrap();
+    let restored = airline.freeze_snapshot(&snap).await.unwrap();
+    assert_eq!(restored.info().method, FreezeMethod::Restore);
+
+    let mut memory = Vec::new();
+    for frozen in [&replayed, &restored] {
+        let mut d = DomainInstance::from_frozen(frozen).await.unwrap();
+        assert_eq!(hash(&mut d).await, want);
+        assert_eq!(d.state_json(DbSide::Assistant).await.unwrap(), live.state_json(DbSide::Assistant).await.unwrap());
+        memory.push(d.last_call().peak_memory);
+    }
+    assert!(memory[0] * 4 < memory[1] * 3, "replayed {} bytes, restored {} bytes", memory[0], memory[1]);
+
+    // Restored from a snapshot: no history, so a snapshot again, and still the same state.
+    let mut r = DomainInstance::new(airline.clone()).await.unwrap();
+    r.restore(&snap).await.unwrap().unwrap();
+    let again = r.freeze().await.unwrap();
+    assert_eq!(again.info().method, FreezeMethod::Restore);
+    let mut d = DomainInstance::from_frozen(&again).await.unwrap();
+    assert_eq!(hash(&mut d).await, want);
 }

@@ -28,8 +28,8 @@ enum Base {
 }
 
 /// A journaled state change.
-#[derive(Clone)]
-enum Entry {
+#[derive(Clone, Debug)]
+pub(crate) enum JournalEntry {
     Tool { requestor: Requestor, name: String, arguments: String, synced: bool },
     Env(EnvCall),
 }
@@ -49,7 +49,7 @@ pub struct DomainInstance {
     loaded: Arc<LoadedComponent>,
     live: Option<Live>,
     base: Base,
-    journal: Vec<Entry>,
+    journal: Vec<JournalEntry>,
     mutating: Option<std::collections::BTreeMap<(bool, String), bool>>,
     last: CallStats,
     /// DB hashes (agent, user) computed since the last call that may have changed state.
@@ -111,9 +111,42 @@ impl DomainInstance {
 
     /// Freeze this episode's current state (via `snapshot` and a `restore` into the original
     /// component): instances made from the result start in it. See [`LoadedComponent::freeze`].
+    ///
+    /// Where the episode's history is known (a `reset` or the frozen state it started in, plus
+    /// its journal of state-changing calls), a fresh instance of the original replays that
+    /// history and must reach the same DB hashes ([`FreezeMethod::Replay`]); otherwise (a
+    /// restored snapshot, a compacted journal) or if the replay does not reproduce the state,
+    /// the state moves over as a snapshot ([`FreezeMethod::Restore`]). Replaying keeps the
+    /// frozen memory at what the episode needs, where a restore holds the initial and the
+    /// restored databases side by side while decoding.
+    ///
+    /// [`FreezeMethod::Replay`]: crate::FreezeMethod::Replay
+    /// [`FreezeMethod::Restore`]: crate::FreezeMethod::Restore
     pub async fn freeze(&mut self) -> Result<Arc<FrozenState>, CallError> {
+        if let Some(recipe) = self.recipe() {
+            let want = [self.state_hash(DbSide::Assistant).await?, self.state_hash(DbSide::User).await?];
+            match crate::frozen::freeze(&self.loaded, crate::frozen::Setup::Replay(&recipe, &want)).await {
+                Ok(frozen) => return Ok(frozen),
+                Err(e) => tracing::warn!(component = %self.loaded.manifest.id, "freezing by replay failed, freezing a snapshot instead: {e}"),
+            }
+        }
         let snap = self.snapshot().await?;
         crate::frozen::freeze(&self.loaded, crate::frozen::Setup::Restore(&snap)).await
+    }
+
+    /// How a fresh instance of the original component reaches this episode's state, if known.
+    fn recipe(&self) -> Option<crate::frozen::Recipe> {
+        let (init, mut journal) = match (&self.base, self.loaded.frozen.as_ref()) {
+            (Base::Init(init), _) => (Some(init.clone()), Vec::new()),
+            (Base::Fresh, None) => (None, Vec::new()),
+            (Base::Fresh, Some(info)) => {
+                let r = info.recipe.as_ref()?;
+                (r.init.clone(), r.journal.clone())
+            }
+            (Base::Snapshot(_), _) => return None,
+        };
+        journal.extend(self.journal.iter().cloned());
+        Some(crate::frozen::Recipe { init, journal })
     }
 
     async fn start(loaded: Arc<LoadedComponent>, base: Base, mutating: Option<std::collections::BTreeMap<(bool, String), bool>>) -> Result<DomainInstance, CallError> {
@@ -174,13 +207,13 @@ impl DomainInstance {
             }
             for entry in &journal {
                 match entry.clone() {
-                    Entry::Tool { requestor, name, arguments, synced: true } => {
+                    JournalEntry::Tool { requestor, name, arguments, synced: true } => {
                         let _ = raw_call!(self, |b, s| b.call_call_tool(s, requestor, &name, &arguments))?;
                     }
-                    Entry::Tool { requestor, name, arguments, synced: false } => {
+                    JournalEntry::Tool { requestor, name, arguments, synced: false } => {
                         let _ = raw_call!(self, |b, s| b.call_call_tool_unsynced(s, requestor, &name, &arguments))?;
                     }
-                    Entry::Env(call) => {
+                    JournalEntry::Env(call) => {
                         let _ = raw_call!(self, |b, s| b.call_env_function(s, &call))?;
                     }
                 }
@@ -262,7 +295,7 @@ impl DomainInstance {
         let mutating = self.is_mutating(requestor, name).await?.unwrap_or(false);
         self.last = stats;
         if mutating {
-            self.journal.push(Entry::Tool { requestor, name: name.to_string(), arguments: arguments.to_string(), synced });
+            self.journal.push(JournalEntry::Tool { requestor, name: name.to_string(), arguments: arguments.to_string(), synced });
             self.compact().await?;
         }
         Ok(r)
@@ -276,7 +309,7 @@ impl DomainInstance {
             check_output(text.len(), &self.loaded)?;
         }
         // An env function may change state (initialization actions): journal it.
-        self.journal.push(Entry::Env(call));
+        self.journal.push(JournalEntry::Env(call));
         self.compact().await?;
         Ok(r)
     }

@@ -32,6 +32,7 @@ use wasmtime_wizer::{ComponentInstanceState, Wizer};
 use crate::bindings::domain::DomainPlugin;
 use crate::bindings::{DbSide, EpisodeInit, Requestor};
 use crate::component::{check_world, LoadedComponent};
+use crate::domain::JournalEntry;
 use crate::error::CallError;
 use crate::host::{linker_for, HostState};
 use crate::{arm, classify, new_store};
@@ -47,6 +48,40 @@ pub struct FrozenInfo {
     pub frozen_bytes: usize,
     /// What the freeze cost.
     pub stats: FreezeStats,
+    /// How the state was brought about in the instance that was frozen.
+    pub method: FreezeMethod,
+    /// How to bring a fresh instance of the original into this state again (absent for a
+    /// state restored from a snapshot): a state derived from this one is frozen by replaying
+    /// this recipe plus its own journal.
+    pub(crate) recipe: Option<Recipe>,
+}
+
+/// How a frozen state was brought about before its memory was read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FreezeMethod {
+    /// `reset(init)` on a fresh instance ([`LoadedComponent::freeze`](crate::LoadedComponent::freeze)).
+    Reset,
+    /// The episode's own history replayed on a fresh instance: its `reset(init)` (if any) and
+    /// every journaled state-changing call ([`crate::DomainInstance::freeze`]). The result was
+    /// checked against the episode's DB hashes.
+    Replay {
+        /// Journaled calls replayed after the reset.
+        calls: usize,
+    },
+    /// `restore(snapshot)` on a fresh instance: a fresh instance holds the initial state and the
+    /// restored one side by side while decoding, so the frozen memory is larger (τ² airline:
+    /// ≈ 32 MiB against ≈ 22 MiB replayed).
+    Restore,
+    /// A checker runtime with its interpreter warmed.
+    WarmChecker,
+}
+
+/// A replayable way to a state: `reset(init)` (`None`: a fresh instance as it comes), then the
+/// journaled calls in order.
+#[derive(Debug, Clone)]
+pub(crate) struct Recipe {
+    pub(crate) init: Option<EpisodeInit>,
+    pub(crate) journal: Vec<JournalEntry>,
 }
 
 impl FrozenInfo {
@@ -103,9 +138,13 @@ impl FrozenState {
 }
 
 /// How the domain is brought into the state to freeze.
+#[derive(Clone, Copy)]
 pub(crate) enum Setup<'a> {
     Reset(&'a EpisodeInit),
     Restore(&'a [u8]),
+    /// Replay a recipe; the result must have these DB hashes (agent, user), or the freeze
+    /// fails with [`CallError::Freeze`].
+    Replay(&'a Recipe, &'a [Option<String>; 2]),
     /// A checker runtime: `info()` is called, which warms the interpreter (its builtins), so
     /// every check starts with them built.
     WarmChecker,
@@ -202,7 +241,13 @@ pub(crate) async fn freeze(loaded: &Arc<LoadedComponent>, setup: Setup<'_>) -> R
     stats.compile = t.elapsed();
     stats.total = started.elapsed();
 
-    let info = FrozenInfo { origin: origin.clone(), frozen_sha256: sha256_hex(&frozen_wasm), frozen_bytes: frozen_wasm.len(), stats };
+    let (method, recipe) = match setup {
+        Setup::Reset(init) => (FreezeMethod::Reset, Some(Recipe { init: Some(init.clone()), journal: Vec::new() })),
+        Setup::Replay(r, _) => (FreezeMethod::Replay { calls: r.journal.len() }, Some(r.clone())),
+        Setup::Restore(_) => (FreezeMethod::Restore, None),
+        Setup::WarmChecker => (FreezeMethod::WarmChecker, None),
+    };
+    let info = FrozenInfo { origin: origin.clone(), frozen_sha256: sha256_hex(&frozen_wasm), frozen_bytes: frozen_wasm.len(), stats, method, recipe };
     tracing::debug!(component = %origin.manifest.id, original = %origin.sha256, frozen = %info.frozen_sha256, bytes = info.frozen_bytes, ?stats, "domain state frozen");
     let loaded = LoadedComponent {
         manifest: origin.manifest.clone(),
@@ -230,9 +275,11 @@ pub(crate) async fn freeze(loaded: &Arc<LoadedComponent>, setup: Setup<'_>) -> R
 async fn setup_domain(origin: &Arc<LoadedComponent>, store: &mut Store<HostState>, instance: &Instance, setup: Setup<'_>) -> Result<BTreeMap<(bool, String), bool>, CallError> {
     let bindings = DomainPlugin::new(&mut *store, instance).map_err(|e| freeze_err(origin, format!("{e:#}")))?;
     arm(&mut *store, origin);
-    let outcome = match setup {
-        Setup::Reset(init) => bindings.eigenbox_domain_domain().call_reset(&mut *store, init).await,
-        Setup::Restore(bytes) => bindings.eigenbox_domain_domain().call_restore(&mut *store, bytes).await,
+    let api = bindings.eigenbox_domain_domain();
+    let (outcome, expect) = match setup {
+        Setup::Reset(init) => (api.call_reset(&mut *store, init).await, None),
+        Setup::Restore(bytes) => (api.call_restore(&mut *store, bytes).await, None),
+        Setup::Replay(recipe, hashes) => (replay(origin, store, api, recipe).await, Some(hashes)),
         Setup::WarmChecker => return Err(freeze_err(origin, "not a checker runtime")),
     };
     match outcome {
@@ -245,15 +292,49 @@ async fn setup_domain(origin: &Arc<LoadedComponent>, store: &mut Store<HostState
     // as the SDK's tables do per row; `restore` drops such caches; the host hashes
     // `state-json` itself, so the guest's own hash is not warmed) and, host-side, which tools
     // write.
-    let api = bindings.eigenbox_domain_domain();
-    for side in [DbSide::Assistant, DbSide::User] {
+    for (k, side) in [DbSide::Assistant, DbSide::User].into_iter().enumerate() {
         arm(&mut *store, origin);
-        api.call_state_json(&mut *store, side).await.map_err(|e| classify(e, &*store, origin))?;
+        let text = api.call_state_json(&mut *store, side).await.map_err(|e| classify(e, &*store, origin))?;
+        if let Some(want) = expect {
+            let got = text.map(|t| sha256_hex(t.as_bytes()));
+            if got != want[k] {
+                return Err(freeze_err(
+                    origin,
+                    format!("replaying the episode did not reproduce its {side:?} DB (hash {got:?}, expected {:?}); the domain is not deterministic", want[k]),
+                ));
+            }
+        }
     }
     arm(&mut *store, origin);
     let tools = api.call_tools(&mut *store).await.map_err(|e| classify(e, &*store, origin))?;
     let mutating: BTreeMap<(bool, String), bool> = tools.iter().map(|t| ((matches!(t.requestor, Requestor::User), t.name.clone()), t.mutates_state)).collect();
     Ok(mutating)
+}
+
+/// `reset(init)` (if the recipe has one), then every journaled call, as
+/// [`crate::DomainInstance`] replays its journal onto a replacement instance: the calls' own
+/// results (tool errors included) are not the point, a trap is.
+async fn replay(
+    origin: &Arc<LoadedComponent>,
+    store: &mut Store<HostState>,
+    api: &crate::bindings::domain::exports::eigenbox::domain::domain::Guest,
+    recipe: &Recipe,
+) -> wasmtime::Result<Result<(), String>> {
+    if let Some(init) = &recipe.init {
+        arm(&mut *store, origin);
+        if let Err(msg) = api.call_reset(&mut *store, init).await? {
+            return Ok(Err(msg));
+        }
+    }
+    for entry in &recipe.journal {
+        arm(&mut *store, origin);
+        match entry {
+            JournalEntry::Tool { requestor, name, arguments, synced: true } => drop(api.call_call_tool(&mut *store, *requestor, name, arguments).await?),
+            JournalEntry::Tool { requestor, name, arguments, synced: false } => drop(api.call_call_tool_unsynced(&mut *store, *requestor, name, arguments).await?),
+            JournalEntry::Env(call) => drop(api.call_env_function(&mut *store, call).await?),
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// wizer's view of the instrumented instance: calls its accessor exports. wizer's trait cannot

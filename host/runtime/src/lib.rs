@@ -54,7 +54,7 @@ pub use component::{Inspection, LoadedComponent};
 pub use domain::DomainInstance;
 pub use eigenbox_manifest as manifest;
 pub use error::{CallError, LoadError};
-pub use frozen::{FreezeStats, FrozenInfo, FrozenState};
+pub use frozen::{FreezeMethod, FreezeStats, FrozenInfo, FrozenState};
 pub use host::HostState;
 pub use role::{AccessRecord, ChatRequest, ChatResponse, GeneratedToken, LlmBackend, LlmError, RoleInstance, StepInput, StepOutput, TokenAlternative};
 
