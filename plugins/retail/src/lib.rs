@@ -610,7 +610,7 @@ impl Retail {
                 && u.name.last_name.to_lowercase() == py::lower(a.last_name.value())?
                 && py::str_eq(&u.address.zip, a.zip.value())
             {
-                return Ok(uid.clone());
+                return Ok(uid.to_string());
             }
         }
         err("User not found")
@@ -619,7 +619,7 @@ impl Retail {
     fn find_user_id_by_email(&mut self, a: FindUserIdByEmail) -> Result<String, ToolError> {
         for (uid, u) in &self.db.users {
             if u.email.to_lowercase() == py::lower(a.email.value())? {
-                return Ok(uid.clone());
+                return Ok(uid.to_string());
             }
         }
         err("User not found")

@@ -1,9 +1,10 @@
 //! [`Table`]: a DB table (`Dict[str, Model]` in a τ²-style pydantic DB) built for the three
 //! things a domain runtime does to it all the time: fork it, hash it, and change a few rows.
 //!
-//! - **Fork in O(rows) pointer copies.** Rows are reference-counted and copied on first
-//!   write ([`Rc::make_mut`]), so cloning a table (what [`crate::Runtime::reset`] does with
-//!   the pristine initial state) copies no row data.
+//! - **Fork in O(rows) pointer copies.** Rows and keys are reference-counted, rows copied on
+//!   first write ([`Rc::make_mut`]), so cloning a table (what [`crate::Runtime::reset`] does
+//!   with the pristine initial state, and what writing a row that holds a nested table does to
+//!   that table) copies no row data and allocates no key strings. Keys read as `&str`.
 //! - **Hash without re-rendering.** Each row caches its `"key": value` text as the sorted
 //!   Python JSON of a DB hash renders it, shared by every fork that shares the row; a write
 //!   through [`Table::get_mut`] or [`Table::insert`] gives the writer a fresh row without
@@ -105,7 +106,9 @@ fn take<V: Clone>(s: Slot<V>) -> V {
 /// carries it) or on first use: a tool that returns a whole row unchanged (τ²'s
 /// `get_reservation_details`) then copies text instead of rendering the row.
 pub struct Table<V, const RESPONSES: bool = false> {
-    map: IndexMap<String, Slot<V>, Fixed>,
+    /// Keys are shared (`Rc<str>`), so copying a table (a reset, or the first write to a row
+    /// holding a nested table) copies pointers, not key strings.
+    map: IndexMap<Rc<str>, Slot<V>, Fixed>,
     /// Row indices in key order (Python sorts `str` by code point = UTF-8 byte order).
     /// (A `OnceCell`, not a `RefCell`: reading it writes nothing, so hashing a frozen state does
     /// not dirty every table's page.)
@@ -158,24 +161,24 @@ impl<V, const R: bool> Table<V, R> {
         self.map.get(key).map(|s| &s.val)
     }
     /// The key and row at `key`.
-    pub fn get_key_value(&self, key: &str) -> Option<(&String, &V)> {
-        self.map.get_key_value(key).map(|(k, s)| (k, &s.val))
+    pub fn get_key_value(&self, key: &str) -> Option<(&str, &V)> {
+        self.map.get_key_value(key).map(|(k, s)| (&**k, &s.val))
     }
     /// Position (insertion order) of `key`.
     pub fn get_index_of(&self, key: &str) -> Option<usize> {
         self.map.get_index_of(key)
     }
     /// Key and row at position `i` (insertion order).
-    pub fn get_index(&self, i: usize) -> Option<(&String, &V)> {
-        self.map.get_index(i).map(|(k, s)| (k, &s.val))
+    pub fn get_index(&self, i: usize) -> Option<(&str, &V)> {
+        self.map.get_index(i).map(|(k, s)| (&**k, &s.val))
     }
     /// Rows in insertion order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&String, &V)> + ExactSizeIterator + '_ {
-        self.map.iter().map(|(k, s)| (k, &s.val))
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&str, &V)> + ExactSizeIterator + '_ {
+        self.map.iter().map(|(k, s)| (&**k, &s.val))
     }
     /// Keys in insertion order.
-    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator + '_ {
-        self.map.keys()
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &str> + ExactSizeIterator + '_ {
+        self.map.keys().map(|k| &**k)
     }
     /// Rows in insertion order.
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + ExactSizeIterator + '_ {
@@ -200,14 +203,14 @@ impl<V: Clone, const R: bool> Table<V, R> {
         self.map.get_mut(key).map(write)
     }
     /// Mutable access to the row at position `i`.
-    pub fn get_index_mut(&mut self, i: usize) -> Option<(&String, &mut V)> {
+    pub fn get_index_mut(&mut self, i: usize) -> Option<(&str, &mut V)> {
         let (k, slot) = self.map.get_index_mut(i)?;
-        Some((k, write(slot)))
+        Some((&**k, write(slot)))
     }
     /// Insert or replace (a replaced key keeps its position, like a Python `dict`); returns
     /// the old row.
     pub fn insert(&mut self, key: String, value: V) -> Option<V> {
-        let (_, old) = self.map.insert_full(key, slot(value));
+        let (_, old) = self.map.insert_full(Rc::from(key), slot(value));
         if old.is_none() {
             self.sorted = OnceCell::new();
         }
@@ -225,8 +228,8 @@ impl<V: Clone, const R: bool> Table<V, R> {
         self.map.values_mut().map(write)
     }
     /// Every row mutably, with its key (see [`Table::values_mut`]).
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&String, &mut V)> + '_ {
-        self.map.iter_mut().map(|(k, s)| (k, write(s)))
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut V)> + '_ {
+        self.map.iter_mut().map(|(k, s)| (&**k, write(s)))
     }
 }
 
@@ -252,7 +255,7 @@ impl<V, const R: bool> FromIterator<(String, V)> for Table<V, R> {
     fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> Self {
         let mut t = Table::new();
         for (k, v) in iter {
-            t.map.insert(k, slot(v));
+            t.map.insert(Rc::from(k), slot(v));
         }
         t
     }
@@ -423,7 +426,7 @@ impl<'de, V: Deserialize<'de>, const R: bool> Deserialize<'de> for Table<V, R> {
                 let mut t = Table::new();
                 while let Some((k, v)) = a.next_entry::<String, V>()? {
                     // A repeated key keeps its first position and takes the last value.
-                    t.map.insert(k, slot(v));
+                    t.map.insert(Rc::from(k), slot(v));
                 }
                 Ok(t)
             }
@@ -433,8 +436,8 @@ impl<'de, V: Deserialize<'de>, const R: bool> Deserialize<'de> for Table<V, R> {
 }
 
 impl<'a, V, const R: bool> IntoIterator for &'a Table<V, R> {
-    type Item = (&'a String, &'a V);
-    type IntoIter = Box<dyn Iterator<Item = (&'a String, &'a V)> + 'a>;
+    type Item = (&'a str, &'a V);
+    type IntoIter = Box<dyn Iterator<Item = (&'a str, &'a V)> + 'a>;
     fn into_iter(self) -> Self::IntoIter {
         Box::new(self.iter())
     }
