@@ -10,7 +10,9 @@
 //!    instance's memories and globals);
 //! 2. the instrumented component is instantiated in an ordinary store of this component (same
 //!    linker, grants, limits, fuel and deadline), and the domain is put into the wanted state
-//!    through its own exports (`reset(init)` or `restore(snapshot)`);
+//!    through its own exports (`reset(init)`; an episode's history replayed, `reset` plus its
+//!    journal of state-changing calls, checked against the episode's DB hashes; or
+//!    `restore(snapshot)`, see [`FreezeMethod`]);
 //! 3. wizer reads all memories and globals back and rewrites the original component with them
 //!    as data segments / global initialisers;
 //! 4. the result is compiled, checked against the domain world with the same import checks as

@@ -121,8 +121,8 @@ fn compile_cache(dir: &std::path::Path) -> Result<wasmtime::Cache, LoadError> {
 /// restored to the component's image before reuse: nothing of an earlier episode is visible.
 ///
 /// The reset is paid when the instance is dropped: by default it copies the image back over
-/// the first `keep_resident_bytes` of the slot, which for airline's 34 MiB frozen image is
-/// ≈ 3 ms and leaves the CPU caches cold for the next episode's first calls (docs/benchmarks.md).
+/// the first `keep_resident_bytes` of the slot, which for airline's 21.6 MiB frozen image is
+/// ≈ 1.2 ms and leaves the CPU caches cold for the next episode's first calls (docs/benchmarks.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InstancePool {
     /// Component instances alive at once (episodes plus roles and checkers); one more is
