@@ -195,3 +195,24 @@ async fn an_episode_is_frozen_by_replay_in_less_memory_than_by_snapshot() {
     let mut d = DomainInstance::from_frozen(&again).await.unwrap();
     assert_eq!(hash(&mut d).await, want);
 }
+
+/// A domain whose writes do not replay to the same state (here a write drawing on granted
+/// randomness) is still frozen exactly: the replay's DB hashes differ from the episode's, so the
+/// state moves over as a snapshot instead.
+#[tokio::test]
+async fn a_replay_that_does_not_reproduce_the_state_falls_back_to_a_snapshot() {
+    let grant = "[[component]]\nid = \"test:hostile\"\n[component.capabilities]\nrandom = true\n";
+    let c = hostile(grant, "random = true", "");
+    let mut live = DomainInstance::new(c.clone()).await.unwrap();
+    tool(&mut live, "incr", "{}").await.unwrap();
+    let n = tool(&mut live, "incr_random", "{}").await.unwrap();
+    let frozen = live.freeze().await.unwrap();
+    assert_eq!(frozen.info().method, FreezeMethod::Restore);
+    let mut d = DomainInstance::from_frozen(&frozen).await.unwrap();
+    assert_eq!(tool(&mut d, "get", "{}").await.unwrap(), n);
+    assert_eq!(hash(&mut d).await, hash(&mut live).await);
+    // Deterministic writes only: replayed.
+    let mut plain = DomainInstance::new(c.clone()).await.unwrap();
+    tool(&mut plain, "incr", "{}").await.unwrap();
+    assert_eq!(plain.freeze().await.unwrap().info().method, FreezeMethod::Replay { calls: 1 });
+}

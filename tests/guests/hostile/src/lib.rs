@@ -23,7 +23,7 @@ thread_local! {
 struct Hostile;
 
 const TOOLS: &[(&str, bool)] = &[
-    ("incr", true), ("get", false), ("write_then_trap", true), ("loop", false), ("grow", false),
+    ("incr", true), ("incr_random", true), ("get", false), ("write_then_trap", true), ("loop", false), ("grow", false),
     ("recurse", false), ("recurse_shadow", false), ("huge", false), ("clock", false), ("random", false), ("seed", false), ("env", false),
     ("file", false), ("net", false),
 ];
@@ -110,6 +110,16 @@ impl Guest for Hostile {
                 *c.borrow_mut() += 1;
                 c.borrow().to_string()
             })),
+            // A write that is not deterministic (with the `random` capability): replaying it
+            // does not reproduce the state.
+            "incr_random" => {
+                let by = getrandom::u64().map_err(|e| ToolError { kind: ToolErrorKind::Failed, message: format!("no-random: {e}") })?;
+                Ok(COUNTER.with(|c| {
+                    let mut c = c.borrow_mut();
+                    *c = c.wrapping_add(by | 1);
+                    c.to_string()
+                }))
+            }
             "get" => Ok(COUNTER.with(|c| c.borrow().to_string())),
             "write_then_trap" => {
                 COUNTER.with(|c| *c.borrow_mut() += 1000);
