@@ -109,8 +109,8 @@ impl DomainInstance {
         Self::start(frozen.loaded.clone(), Base::Fresh, frozen.mutating.clone()).await
     }
 
-    /// Freeze this episode's current state (via `snapshot` and a `restore` into the original
-    /// component): instances made from the result start in it. See [`LoadedComponent::freeze`].
+    /// Freeze this episode's current state: instances made from the result start in it. See
+    /// [`LoadedComponent::freeze`].
     ///
     /// Where the episode's history is known (a `reset` or the frozen state it started in, plus
     /// its journal of state-changing calls), a fresh instance of the original replays that

@@ -766,8 +766,15 @@ impl<D: Domain> Runtime<D> {
     fn write_db(&self, side: Side, w: &mut eigenbox_pyjson::JsonWriter) -> Option<Result<Side, String>> {
         let mut probe = eigenbox_pyjson::JsonWriter::sorted();
         let (measured, tables) = crate::table::measure_sorted(|| self.write_db_into(side, &mut probe));
-        if let Some(Ok(_)) = measured {
-            w.reserve(probe.as_bytes().len() + tables);
+        match measured {
+            // No table was met, so nothing was left out: the measuring pass wrote the text
+            // (a DB without `Table`s is rendered once, not twice).
+            Some(Ok(eff)) if tables == 0 => {
+                *w = probe;
+                return Some(Ok(eff));
+            }
+            Some(Ok(_)) => w.reserve(probe.as_bytes().len() + tables),
+            _ => {}
         }
         drop(probe);
         self.write_db_into(side, w)
