@@ -34,6 +34,19 @@ pub(crate) enum JournalEntry {
     Env(EnvCall),
 }
 
+impl JournalEntry {
+    /// Make the call again (the store armed by the caller). Its own result, a tool error
+    /// included, is not the point of a replay: only a trap is an error.
+    pub(crate) async fn replay(&self, api: &crate::bindings::domain::exports::eigenbox::domain::domain::Guest, store: &mut Store<HostState>) -> wasmtime::Result<()> {
+        match self {
+            JournalEntry::Tool { requestor, name, arguments, synced: true } => drop(api.call_call_tool(store, *requestor, name, arguments).await?),
+            JournalEntry::Tool { requestor, name, arguments, synced: false } => drop(api.call_call_tool_unsynced(store, *requestor, name, arguments).await?),
+            JournalEntry::Env(call) => drop(api.call_env_function(store, call).await?),
+        }
+        Ok(())
+    }
+}
+
 struct Live {
     store: Store<HostState>,
     bindings: DomainPlugin,
@@ -206,17 +219,7 @@ impl DomainInstance {
                 }
             }
             for entry in &journal {
-                match entry.clone() {
-                    JournalEntry::Tool { requestor, name, arguments, synced: true } => {
-                        let _ = raw_call!(self, |b, s| b.call_call_tool(s, requestor, &name, &arguments))?;
-                    }
-                    JournalEntry::Tool { requestor, name, arguments, synced: false } => {
-                        let _ = raw_call!(self, |b, s| b.call_call_tool_unsynced(s, requestor, &name, &arguments))?;
-                    }
-                    JournalEntry::Env(call) => {
-                        let _ = raw_call!(self, |b, s| b.call_env_function(s, &call))?;
-                    }
-                }
+                raw_call!(self, |b, s| entry.replay(b, s))?;
             }
             Ok(())
         }

@@ -330,11 +330,7 @@ async fn replay(
     }
     for entry in &recipe.journal {
         arm(&mut *store, origin);
-        match entry {
-            JournalEntry::Tool { requestor, name, arguments, synced: true } => drop(api.call_call_tool(&mut *store, *requestor, name, arguments).await?),
-            JournalEntry::Tool { requestor, name, arguments, synced: false } => drop(api.call_call_tool_unsynced(&mut *store, *requestor, name, arguments).await?),
-            JournalEntry::Env(call) => drop(api.call_env_function(&mut *store, call).await?),
-        }
+        entry.replay(api, &mut *store).await?;
     }
     Ok(Ok(()))
 }

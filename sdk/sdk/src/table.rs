@@ -284,13 +284,8 @@ impl<V: Serialize, const R: bool> Table<V, R> {
             let text = match slot.text.get() {
                 Some(t) => t,
                 None => {
-                    let w = w.get_or_insert_with(JsonWriter::sorted);
-                    w.clear();
-                    render_row(w, &slot.val)?;
-                    let mut t = Vec::with_capacity(k.len() + 4 + w.as_bytes().len());
-                    eigenbox_pyjson::push_json_str(&mut t, k);
-                    t.extend_from_slice(b": ");
-                    t.extend_from_slice(w.as_bytes());
+                    let mut t = Vec::new();
+                    push_entry(&mut w, k, &slot.val, &mut t)?;
                     if R {
                         slot.resp.get_or_init(|| crate::runtime::render_text(&slot.val).ok().map(String::into_boxed_str));
                     }
@@ -325,14 +320,7 @@ impl<V: Serialize, const R: bool> Table<V, R> {
                 }
                 match slot.text.get() {
                     Some(t) => out.extend_from_slice(t),
-                    None => {
-                        let w = w.get_or_insert_with(JsonWriter::sorted);
-                        w.clear();
-                        render_row(w, &slot.val)?;
-                        eigenbox_pyjson::push_json_str(&mut out, k);
-                        out.extend_from_slice(b": ");
-                        out.extend_from_slice(w.as_bytes());
-                    }
+                    None => push_entry(&mut w, k, &slot.val, &mut out)?,
                 }
             }
             out.push(b'}');
@@ -377,6 +365,18 @@ pub(crate) fn measure_sorted<R>(f: impl FnOnce() -> R) -> (R, usize) {
     let _reset = Reset(outer);
     let r = f();
     (r, MEASURED.with(Cell::get).unwrap_or(0))
+}
+
+/// Append one row's `"key": value` to `out`, rendering the value with `w` (made on first use).
+fn push_entry<V: Serialize>(w: &mut Option<JsonWriter>, key: &str, val: &V, out: &mut Vec<u8>) -> Result<(), eigenbox_pyjson::Error> {
+    let w = w.get_or_insert_with(JsonWriter::sorted);
+    w.clear();
+    render_row(w, val)?;
+    out.reserve(key.len() + 4 + w.as_bytes().len());
+    eigenbox_pyjson::push_json_str(out, key);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(w.as_bytes());
+    Ok(())
 }
 
 /// Render one row's value with [`ROW_RENDERS`] raised for the duration.
