@@ -507,11 +507,6 @@ pub struct Runtime<D: Domain> {
     alias: Alias,
     kits: Vec<Toolkit<D>>,
     cache: RefCell<Cache>,
-    /// The `init` of the last successful [`Runtime::reset`], while nothing has touched the
-    /// state since: a reset with the same `init` would produce exactly this state, so it is
-    /// skipped. That makes a fresh episode of a frozen state (frozen right after a reset)
-    /// touch almost no memory, where cloning the tables would touch every row.
-    clean_after: Option<EpisodeInit>,
 }
 
 /// What [`Runtime`] remembers about the current state.
@@ -521,6 +516,11 @@ struct Cache {
     hash: [Option<String>; 2],
     /// The last snapshot taken or restored.
     snapshot: Option<Vec<u8>>,
+    /// The `init` of the last successful [`Runtime::reset`], while nothing has touched the
+    /// state since: a reset with the same `init` would produce exactly this state, so it is
+    /// skipped. That makes a fresh episode of a frozen state (frozen right after a reset)
+    /// touch almost no memory, where cloning the tables would touch every row.
+    clean_after: Option<EpisodeInit>,
 }
 
 /// addict's `Dict.update`: recursive merge of objects; anything else is replaced.
@@ -590,13 +590,12 @@ impl<D: Domain> Runtime<D> {
     /// A runtime holding the domain's initial state.
     pub fn new() -> Self {
         let pristine = D::initial_state();
-        Runtime { state: pristine.clone(), pristine, alias: Alias::None, kits: D::toolkits(), cache: RefCell::default(), clean_after: None }
+        Runtime { state: pristine.clone(), pristine, alias: Alias::None, kits: D::toolkits(), cache: RefCell::default() }
     }
 
-    /// Forget the cached hashes and snapshot: the state may change.
+    /// Forget the cached hashes and snapshot, and that the state is a clean reset: it may change.
     fn touch(&mut self) {
         *self.cache.get_mut() = Cache::default();
-        self.clean_after = None;
     }
 
     /// The domain state (or why it failed to initialize).
@@ -729,9 +728,9 @@ impl<D: Domain> Runtime<D> {
             ));
         };
         let state = self.state.as_mut().map_err(|e| ToolError::failed(format!("domain failed to initialize: {e}")))?;
-        // Environment functions (assertions included) may change anything.
+        // Environment functions (assertions included) may change anything: `touch()`, inlined
+        // because `h` borrows `self.kits`.
         *self.cache.get_mut() = Cache::default();
-        self.clean_after = None;
         let v = match h(state, kit.class, &kwargs, Want::Value)? {
             Out::Value(v) => v,
             Out::Text(t) => Value::String(t),
@@ -875,7 +874,7 @@ impl<D: Domain> Runtime<D> {
     /// environment function, restore or [`Runtime::domain_mut`]) has touched the state since:
     /// the result would be the state as it is.
     pub fn reset(&mut self, init: &EpisodeInit) -> Result<(), String> {
-        if self.clean_after.as_ref() == Some(init) {
+        if self.cache.get_mut().clean_after.as_ref() == Some(init) {
             return Ok(());
         }
         self.touch();
@@ -889,7 +888,7 @@ impl<D: Domain> Runtime<D> {
             self.state = self.pristine.clone();
             self.alias = Alias::None;
         } else {
-            self.clean_after = Some(init.clone());
+            self.cache.get_mut().clean_after = Some(init.clone());
         }
         r
     }
