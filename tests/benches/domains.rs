@@ -21,7 +21,9 @@
 //! that much kept resident per slot), `unpooled` (a copy-on-write mapping per instance); see
 //! docs/benchmarks.md for what each changes.
 //! `EIGENBOX_BENCH_PRIME=1` makes a trivial call
-//! (`transfer_to_human_agents`) on each fresh episode before its replay. The last three change
+//! (`transfer_to_human_agents`) on each fresh episode before its replay; `EIGENBOX_BENCH_PRIME=2`
+//! makes two calls of an unknown tool before that one (a guest call that touches almost nothing:
+//! the first against the second is what a call costs for being an instance's first). The last three change
 //! what the headline numbers measure: for diagnosis only.
 
 use std::collections::BTreeMap;
@@ -134,6 +136,18 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
             eigenbox_tau2::initialise_episode(&mut env, Some(task), true).expect("initial state");
             let started = t.elapsed();
             let actions = task.evaluation_criteria.get().and_then(|c| c.actions.get()).cloned().unwrap_or_default();
+            if std::env::var_os("EIGENBOX_BENCH_PRIME").is_some_and(|v| v == "2") {
+                for name in ["* unknown tool 1", "* unknown tool 2"] {
+                    let t = Instant::now();
+                    let r = env.call_tool(eigenbox_tau2::Requestor::Assistant, "no_such_tool", &serde_json::json!({}));
+                    let dt = t.elapsed();
+                    let e = per_tool.entry(name.into()).or_default();
+                    e.0 += 1;
+                    e.1 += dt;
+                    e.2 += env.instance().last_call().fuel;
+                    drop(r);
+                }
+            }
             if std::env::var_os("EIGENBOX_BENCH_PRIME").is_some() {
                 let f0 = minflt();
                 let t = Instant::now();

@@ -146,7 +146,7 @@ enum Cmd {
         /// Task set version.
         #[arg(long, default_value = "v1.0")]
         version: String,
-        /// Expected hashes: a golden `replays.jsonl` (default: the plugin's data/golden/replays.jsonl).
+        /// Expected hashes: a golden `replays.jsonl` (default: the plugin's data/golden/replays.jsonl plus data/recorded/replays.jsonl).
         #[arg(long)]
         expected: Option<PathBuf>,
     },
@@ -502,8 +502,16 @@ fn replay(g: &Global, domain: &str, task: Option<&str>, version: &str, expected:
         Some(id) => vec![set.get(id).with_context(|| format!("no task `{id}` in {}", set.path.display()))?.clone()],
         None => set.tasks.clone(),
     };
-    let expected_path = expected.unwrap_or_else(|| host.plugins.data_dir(domain).join("golden").join("replays.jsonl"));
-    let golden = if expected_path.is_file() { eigenbox_tau2::read_replays(&expected_path)? } else { Vec::new() };
+    // Expected hashes: the file given, else the plugin's public golden replays plus the ones
+    // recorded from the reference for the tasks the public set leaves out (`data/recorded`).
+    let expected_paths = match expected {
+        Some(p) => vec![p],
+        None => ["golden", "recorded"].iter().map(|d| host.plugins.data_dir(domain).join(d).join("replays.jsonl")).collect(),
+    };
+    let mut golden = Vec::new();
+    for p in expected_paths.iter().filter(|p| p.is_file()) {
+        golden.extend(eigenbox_tau2::read_replays(p)?);
+    }
     let run = host.store.create_run("replay", json!({"domain": domain, "version": version.to_string(), "task": task, "component": loaded.sha256()}))?;
     let pb = progress(tasks.len() as u64, "replay");
     let (mut matched, mut mismatched, mut unknown) = (0, 0, 0);

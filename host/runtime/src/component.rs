@@ -42,7 +42,29 @@ pub struct LoadedComponent {
     pub(crate) instrumented: OnceLock<InstrumentedPre>,
     /// Which tools mutate state, learnt from the first `tools()` of any instance (a
     /// component's tool list is fixed), so new episodes don't ask again.
-    pub(crate) tool_kinds: OnceLock<std::collections::BTreeMap<(bool, String), bool>>,
+    pub(crate) tool_kinds: OnceLock<ToolKinds>,
+}
+
+/// Which of a domain's tools change state, per side: shared by every episode of a component
+/// (cloning is a reference count) and looked up by `&str`, so a tool call allocates nothing
+/// to ask.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ToolKinds(Arc<[std::collections::HashMap<String, bool>; 2]>);
+
+impl ToolKinds {
+    /// From `(is a user tool, name, mutates state)` triples; a repeated name keeps the last.
+    pub(crate) fn new<'a>(tools: impl IntoIterator<Item = (bool, &'a str, bool)>) -> ToolKinds {
+        let mut sides: [std::collections::HashMap<String, bool>; 2] = Default::default();
+        for (user, name, mutates) in tools {
+            sides[usize::from(user)].insert(name.to_string(), mutates);
+        }
+        ToolKinds(Arc::new(sides))
+    }
+
+    /// Whether `name` changes state on that side; `None` if there is no such tool.
+    pub(crate) fn get(&self, user: bool, name: &str) -> Option<bool> {
+        self.0[usize::from(user)].get(name).copied()
+    }
 }
 
 impl std::fmt::Debug for LoadedComponent {

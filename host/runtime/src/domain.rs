@@ -7,7 +7,7 @@ use wasmtime::Store;
 
 use crate::bindings::domain::DomainPlugin;
 use crate::bindings::{DbSide, DomainInfo, EnvCall, EpisodeInit, Requestor, ToolError, ToolSpec};
-use crate::component::LoadedComponent;
+use crate::component::{LoadedComponent, ToolKinds};
 use crate::error::CallError;
 use crate::frozen::FrozenState;
 use crate::host::HostState;
@@ -63,7 +63,7 @@ pub struct DomainInstance {
     live: Option<Live>,
     base: Base,
     journal: Vec<JournalEntry>,
-    mutating: Option<std::collections::BTreeMap<(bool, String), bool>>,
+    mutating: Option<ToolKinds>,
     last: CallStats,
     /// DB hashes (agent, user) computed since the last call that may have changed state.
     hashes: [Option<String>; 2],
@@ -162,7 +162,7 @@ impl DomainInstance {
         Some(crate::frozen::Recipe { init, journal })
     }
 
-    async fn start(loaded: Arc<LoadedComponent>, base: Base, mutating: Option<std::collections::BTreeMap<(bool, String), bool>>) -> Result<DomainInstance, CallError> {
+    async fn start(loaded: Arc<LoadedComponent>, base: Base, mutating: Option<ToolKinds>) -> Result<DomainInstance, CallError> {
         if loaded.world != eigenbox_manifest::World::Domain {
             return Err(CallError::Instantiate(format!("`{}` is a {} component, not a domain", loaded.manifest.id, loaded.world)));
         }
@@ -240,7 +240,7 @@ impl DomainInstance {
         let tools = guest_call!(self, |b, s| b.call_tools(s))?;
         check_output(tools.iter().map(|t| t.parameters.len() + t.description.len() + t.name.len()).sum(), &self.loaded)?;
         if self.mutating.is_none() {
-            let kinds: std::collections::BTreeMap<_, _> = tools.iter().map(|t| ((side_key(t.requestor), t.name.clone()), t.mutates_state)).collect();
+            let kinds = ToolKinds::new(tools.iter().map(|t| (side_key(t.requestor), t.name.as_str(), t.mutates_state)));
             let _ = self.loaded.tool_kinds.set(kinds.clone());
             self.mutating = Some(kinds);
         }
@@ -255,7 +255,7 @@ impl DomainInstance {
                 None => drop(self.tools().await?),
             }
         }
-        Ok(self.mutating.as_ref().and_then(|m| m.get(&(side_key(requestor), name.to_string())).copied()))
+        Ok(self.mutating.as_ref().and_then(|m| m.get(side_key(requestor), name)))
     }
 
     /// Start the episode over: initial databases plus `init`.

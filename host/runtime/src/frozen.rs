@@ -22,7 +22,6 @@
 //! A freeze is refused when the state refers to host resources (a WASI stream the guest opened,
 //! e.g. by printing, and keeps a handle to): such handles would dangle in every new instance.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +32,7 @@ use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
 use crate::bindings::domain::DomainPlugin;
 use crate::bindings::{DbSide, EpisodeInit, Requestor};
-use crate::component::{check_world, LoadedComponent};
+use crate::component::{check_world, LoadedComponent, ToolKinds};
 use crate::domain::JournalEntry;
 use crate::error::CallError;
 use crate::host::{linker_for, HostState};
@@ -112,7 +111,7 @@ pub struct FreezeStats {
 /// directly in the state it was frozen in. Cheap to share.
 pub struct FrozenState {
     pub(crate) loaded: Arc<LoadedComponent>,
-    pub(crate) mutating: Option<BTreeMap<(bool, String), bool>>,
+    pub(crate) mutating: Option<ToolKinds>,
 }
 
 impl std::fmt::Debug for FrozenState {
@@ -274,7 +273,7 @@ pub(crate) async fn freeze(loaded: &Arc<LoadedComponent>, setup: Setup<'_>) -> R
 }
 
 /// Bring a domain into the state to freeze and warm it; returns which tools write.
-async fn setup_domain(origin: &Arc<LoadedComponent>, store: &mut Store<HostState>, instance: &Instance, setup: Setup<'_>) -> Result<BTreeMap<(bool, String), bool>, CallError> {
+async fn setup_domain(origin: &Arc<LoadedComponent>, store: &mut Store<HostState>, instance: &Instance, setup: Setup<'_>) -> Result<ToolKinds, CallError> {
     let bindings = DomainPlugin::new(&mut *store, instance).map_err(|e| freeze_err(origin, format!("{e:#}")))?;
     arm(&mut *store, origin);
     let api = bindings.eigenbox_domain_domain();
@@ -309,8 +308,7 @@ async fn setup_domain(origin: &Arc<LoadedComponent>, store: &mut Store<HostState
     }
     arm(&mut *store, origin);
     let tools = api.call_tools(&mut *store).await.map_err(|e| classify(e, &*store, origin))?;
-    let mutating: BTreeMap<(bool, String), bool> = tools.iter().map(|t| ((matches!(t.requestor, Requestor::User), t.name.clone()), t.mutates_state)).collect();
-    Ok(mutating)
+    Ok(ToolKinds::new(tools.iter().map(|t| (matches!(t.requestor, Requestor::User), t.name.as_str(), t.mutates_state))))
 }
 
 /// `reset(init)` (if the recipe has one), then every journaled call, as

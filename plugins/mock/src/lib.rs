@@ -99,9 +99,9 @@ pub struct CreateTask {
     /// The ID of the user creating the task
     pub user_id: PyValue,
     /// The title of the task
-    pub title: String,
+    pub title: PyValue,
     /// Optional description of the task
-    pub description: Option<String>,
+    pub description: Option<PyValue>,
 }
 
 /// Get all users in the database.
@@ -210,12 +210,18 @@ impl Mock {
             return Err(format!("User {} not found", a.user_id).into());
         };
         let task_id = format!("task_{}", self.db.tasks.len() + 1);
-        let task = Task {
-            task_id: task_id.clone(),
-            title: a.title,
-            description: a.description,
-            status: Value::String("pending".into()),
+        // `Task(...)`: pydantic validates `title: str` and `description: Optional[str]`.
+        let mut v = eigenbox_sdk::py::pydantic::Validator::default();
+        let title = v.str_("title".into(), a.title.value());
+        let description = match a.description.as_ref().map(PyValue::value) {
+            None | Some(Value::Null) => Some(None),
+            Some(d) => v.str_("description".into(), d).map(Some),
         };
+        v.finish("Task")?;
+        let (Some(title), Some(description)) = (title, description) else {
+            return Err("1 validation error for Task".into());
+        };
+        let task = Task { task_id: task_id.clone(), title, description, status: Value::String("pending".into()) };
         self.db.tasks.insert(task_id.clone(), task.clone());
         if let Some(u) = self.db.users.get_mut(&uid) {
             u.tasks.push(task_id);
