@@ -17,8 +17,10 @@
 //! median round's, as a round of airline is only ≈ 4 ms of calls), `EIGENBOX_BENCH_DETAIL=1` prints per-tool call time, fuel and
 //! minor page faults, the first call of each episode against the later ones, and each read-only
 //! call repeated at once ("warm"). `EIGENBOX_BENCH_RESET` picks how episodes get their memory:
-//! `default` (the default pool), `dirty` (the pool with [`InstancePool::reset_dirty_pages_only`]), `keep=MiB` (the pool with
-//! that much kept resident per slot), `unpooled` (a copy-on-write mapping per instance); see
+//! `default` (the default pool: only written pages reset), `dirty` (the same, explicitly),
+//! `full` ([`InstancePool::full_reset`]: the whole image copied back), `keep=MiB` (the default
+//! pool with that much kept resident per slot), `unpooled` (a copy-on-write mapping per
+//! instance); see
 //! docs/benchmarks.md for what each changes.
 //! `EIGENBOX_BENCH_PRIME=1` makes a trivial call
 //! (`transfer_to_human_agents`) on each fresh episode before its replay; `EIGENBOX_BENCH_PRIME=2`
@@ -83,10 +85,11 @@ fn pool_from_env() -> Option<InstancePool> {
     match reset.as_str() {
         "" | "default" => Some(InstancePool::default()),
         "dirty" => Some(InstancePool { reset_dirty_pages_only: true, ..InstancePool::default() }),
+        "full" => Some(InstancePool::full_reset()),
         "unpooled" => None,
         r => match r.strip_prefix("keep=").and_then(keep) {
             Some(bytes) => Some(InstancePool { keep_resident_bytes: bytes, ..InstancePool::default() }),
-            None => panic!("EIGENBOX_BENCH_RESET=`{r}`: expected default, dirty, unpooled or keep=<MiB>"),
+            None => panic!("EIGENBOX_BENCH_RESET=`{r}`: expected default, dirty, full, unpooled or keep=<MiB>"),
         },
     }
 }

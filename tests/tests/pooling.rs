@@ -65,3 +65,54 @@ fn a_grant_larger_than_a_slot_is_refused_at_load() {
     assert!(matches!(err, LoadError::Uninstantiable { .. }), "{err:?}");
     assert!(err.to_string().contains("32 MiB") && err.to_string().contains("16 MiB"), "{err}");
 }
+
+/// Minor page faults of the calling thread so far.
+fn thread_minflt() -> u64 {
+    let s = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    rest.split_whitespace().nth(7).and_then(|x| x.parse().ok()).unwrap_or(0)
+}
+
+/// A domain built with the SDK seals its heap when its state is frozen, and the episodes of
+/// that state then write so few ranges of their memory that a slot which resets only the
+/// written pages unmaps nothing: once the slot has been used, a replay and its DB hash run with
+/// about one page fault per call. (Unsealed, an airline episode writes all over its image and
+/// the next one faults its memory back in.) The answers stay the reference's.
+#[test]
+fn episodes_of_a_sealed_frozen_state_reuse_slots_without_page_faults() {
+    use eigenbox_tests::{domain_plugin, workspace_root};
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    // The default pool (dirty pages only, 256 MiB kept resident) with 2 slots, so slots are reused.
+    let pool = InstancePool { max_instances: 2, ..InstancePool::default() };
+    assert!(pool.reset_dirty_pages_only);
+    let host = Runtime::new(RuntimeConfig { pool: Some(pool), ..RuntimeConfig::default() }).unwrap();
+    let original = domain_plugin(&host, "airline");
+    let init = eigenbox_runtime::EpisodeInit { agent_data: None, user_data: None, actions: Vec::new() };
+    let frozen = rt.block_on(original.freeze(init)).expect("freeze");
+    assert!(frozen.info().heap_sealed, "the SDK domain did not seal its heap");
+    let replays = eigenbox_tau2::read_replays(&workspace_root().join("plugins/airline/data/golden/replays.jsonl")).unwrap();
+    let replays: Vec<_> = replays.iter().filter(|r| r.version == "v1.0" && !r.calls.is_empty()).take(12).collect();
+    let (mut calls, mut faults) = (0, 0);
+    for (i, rec) in replays.iter().enumerate() {
+        let mut d = rt.block_on(DomainInstance::from_frozen(&frozen)).expect("episode");
+        let f0 = thread_minflt();
+        for c in &rec.calls {
+            let args = c.arguments.to_string();
+            let got = rt.block_on(d.call_tool(eigenbox_episode::wit_req(c.requestor), &c.name, &args)).expect("call");
+            let text = got.unwrap_or_else(|e| format!("Error: {}", e.message));
+            assert_eq!(text, c.response, "task {} `{}`", rec.task_id, c.name);
+        }
+        let hash = rt.block_on(d.state_hash(eigenbox_runtime::DbSide::Assistant)).expect("hash");
+        assert_eq!(hash, rec.final_agent_db_hash, "task {}", rec.task_id);
+        // The first episodes of each slot map its pages in; count the rest.
+        if i >= 4 {
+            faults += thread_minflt() - f0;
+            calls += rec.calls.len();
+        }
+    }
+    assert!(calls > 10, "{calls} calls measured");
+    // Measured: ≈ 1 per call sealed (an episode reaching pages no earlier one touched), ≈ 200
+    // per call unsealed (the slot's memory past the 32nd written range is unmapped at every
+    // reset, so each DB hash faults its 3.4 MB back in).
+    assert!(faults <= 4 * calls as u64, "{faults} minor page faults in {calls} calls of sealed episodes");
+}

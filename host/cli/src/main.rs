@@ -284,6 +284,16 @@ impl Host {
         Ok(loaded)
     }
 
+    /// The domain frozen in its initial state: every episode then starts from a copy of that
+    /// state (tens of µs) with a sealed heap, which the pool's dirty-page reset needs to be fast
+    /// (an unsealed episode writes all over its memory). For commands that start many episodes.
+    fn frozen_domain(&self, name: &str) -> Result<Arc<LoadedComponent>> {
+        let loaded = self.domain(name)?;
+        let init = eigenbox_runtime::EpisodeInit { agent_data: None, user_data: None, actions: Vec::new() };
+        let frozen = self.rt.block_on(loaded.freeze(init)).with_context(|| format!("freezing the initial state of `{name}`"))?;
+        Ok(frozen.component().clone())
+    }
+
     fn register(&self, loaded: &LoadedComponent) -> Result<()> {
         if let Some(bytes) = loaded.wasm_bytes() {
             self.store.register(loaded.manifest(), bytes)?;
@@ -495,7 +505,7 @@ fn inspect(g: &Global, path: &Path, manifest: Option<&Path>) -> Result<ExitCode>
 
 fn replay(g: &Global, domain: &str, task: Option<&str>, version: &str, expected: Option<PathBuf>) -> Result<ExitCode> {
     let host = Host::new(g)?;
-    let loaded = host.domain(domain)?;
+    let loaded = host.frozen_domain(domain)?;
     let version = parse_version(version)?;
     let set = TaskSet::load(&host.plugins.data_dir(domain), version, None)?;
     let tasks: Vec<_> = match task {
@@ -566,7 +576,7 @@ fn conformance(g: &Global, dir: &Path, data: Option<&Path>, only: Option<&str>) 
     let mut report = eigenbox_tau2::Report::default();
     for d in &domains {
         pb.set_message(d.clone());
-        let loaded: Result<Arc<LoadedComponent>, String> = host.domain(d).map_err(|e| format!("{e:#}"));
+        let loaded: Result<Arc<LoadedComponent>, String> = host.frozen_domain(d).map_err(|e| format!("{e:#}"));
         let tasks_dir = data.map(|p| p.join(d)).unwrap_or_else(|| host.plugins.data_dir(d));
         let handle = host.rt.handle().clone();
         let factory = || -> Result<WasmDomainEnv, EnvError> {

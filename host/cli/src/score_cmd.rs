@@ -34,7 +34,7 @@ pub fn run(g: &Global, args: ScoreArgs) -> Result<ExitCode> {
     let episodes: Vec<ScoredEpisode> = serde_json::from_value(doc.get("episodes").cloned().unwrap_or(Value::Null))
         .with_context(|| format!("the `episodes` of {} are unreadable", args.results.display()))?;
     let host = Host::new(g)?;
-    let domain = host.domain(&domain_name)?;
+    let domain = host.frozen_domain(&domain_name)?;
     if let Some(was) = params.get("domain_sha256").and_then(Value::as_str) {
         if was != domain.sha256() {
             eprintln!("note: the episodes ran on {domain_name} {was}; re-scoring with {}", domain.sha256());

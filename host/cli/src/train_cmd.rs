@@ -296,7 +296,7 @@ fn grpo(g: &Global, args: GrpoArgs) -> Result<ExitCode> {
         bail!("--group must be at least 2 (advantages are relative to the group)");
     }
     let host = Host::new(g)?;
-    let domain = host.domain(&args.domain)?;
+    let domain = host.frozen_domain(&args.domain)?;
     let data = host.plugins.data_dir(&args.domain);
     let version = parse_version(&args.version)?;
     let split = args.split.clone().unwrap_or_else(|| "train".into());

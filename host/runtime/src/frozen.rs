@@ -31,7 +31,7 @@ use wasmtime::Store;
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
 use crate::bindings::domain::DomainPlugin;
-use crate::bindings::{DbSide, EpisodeInit, Requestor};
+use crate::bindings::{DbSide, EnvCall, EpisodeInit, Requestor};
 use crate::component::{check_world, LoadedComponent, ToolKinds};
 use crate::domain::JournalEntry;
 use crate::error::CallError;
@@ -55,6 +55,11 @@ pub struct FrozenInfo {
     /// state restored from a snapshot): a state derived from this one is frozen by replaying
     /// this recipe plus its own journal.
     pub(crate) recipe: Option<Recipe>,
+    /// Whether the domain sealed its heap before the freeze (a domain built with the SDK does,
+    /// `eigenbox_sdk::heap`): its episodes then allocate above the image and leave the image's
+    /// heap unwritten, so a pooled slot with [`crate::InstancePool::reset_dirty_pages_only`]
+    /// resets only the few pages an episode wrote.
+    pub heap_sealed: bool,
 }
 
 /// How a frozen state was brought about before its memory was read back.
@@ -195,13 +200,14 @@ pub(crate) async fn freeze(loaded: &Arc<LoadedComponent>, setup: Setup<'_>) -> R
     let mut store = new_store(origin.runtime.engine(), &origin);
     arm(&mut store, &origin);
     let instance = pre.instantiate_async(&mut store).await.map_err(|e| classify(e, &store, &origin))?;
-    let mutating = if checker {
+    let (mutating, heap_sealed) = if checker {
         let bindings = crate::bindings::checker_runtime::CheckerRuntime::new(&mut store, &instance).map_err(|e| freeze_err(&origin, format!("{e:#}")))?;
         arm(&mut store, &origin);
         bindings.eigenbox_checker_runtime().call_info(&mut store).await.map_err(|e| classify(e, &store, &origin))?;
-        None
+        (None, false)
     } else {
-        Some(setup_domain(&origin, &mut store, &instance, setup).await?)
+        let (kinds, sealed) = setup_domain(&origin, &mut store, &instance, setup).await?;
+        (Some(kinds), sealed)
     };
     // Handles to host resources (WASI streams, ...) live in the store's resource table, which a
     // snapshot of linear memory cannot carry over: refuse rather than bake in dangling handles.
@@ -248,7 +254,7 @@ pub(crate) async fn freeze(loaded: &Arc<LoadedComponent>, setup: Setup<'_>) -> R
         Setup::Restore(_) => (FreezeMethod::Restore, None),
         Setup::WarmChecker => (FreezeMethod::WarmChecker, None),
     };
-    let info = FrozenInfo { origin: origin.clone(), frozen_sha256: sha256_hex(&frozen_wasm), frozen_bytes: frozen_wasm.len(), stats, method, recipe };
+    let info = FrozenInfo { origin: origin.clone(), frozen_sha256: sha256_hex(&frozen_wasm), frozen_bytes: frozen_wasm.len(), stats, method, recipe, heap_sealed };
     tracing::debug!(component = %origin.manifest.id, original = %origin.sha256, frozen = %info.frozen_sha256, bytes = info.frozen_bytes, ?stats, "domain state frozen");
     let loaded = LoadedComponent {
         manifest: origin.manifest.clone(),
@@ -272,8 +278,9 @@ pub(crate) async fn freeze(loaded: &Arc<LoadedComponent>, setup: Setup<'_>) -> R
     Ok(Arc::new(FrozenState { loaded: Arc::new(loaded), mutating }))
 }
 
-/// Bring a domain into the state to freeze and warm it; returns which tools write.
-async fn setup_domain(origin: &Arc<LoadedComponent>, store: &mut Store<HostState>, instance: &Instance, setup: Setup<'_>) -> Result<ToolKinds, CallError> {
+/// Bring a domain into the state to freeze, warm it and let it seal its heap; returns which
+/// tools write and whether the heap was sealed.
+async fn setup_domain(origin: &Arc<LoadedComponent>, store: &mut Store<HostState>, instance: &Instance, setup: Setup<'_>) -> Result<(ToolKinds, bool), CallError> {
     let bindings = DomainPlugin::new(&mut *store, instance).map_err(|e| freeze_err(origin, format!("{e:#}")))?;
     arm(&mut *store, origin);
     let api = bindings.eigenbox_domain_domain();
@@ -308,8 +315,21 @@ async fn setup_domain(origin: &Arc<LoadedComponent>, store: &mut Store<HostState
     }
     arm(&mut *store, origin);
     let tools = api.call_tools(&mut *store).await.map_err(|e| classify(e, &*store, origin))?;
-    Ok(ToolKinds::new(tools.iter().map(|t| (matches!(t.requestor, Requestor::User), t.name.as_str(), t.mutates_state))))
+    // Last, right before the memory is read back: let the guest seal its heap (the SDK's
+    // reserved environment function; see `eigenbox_sdk::heap`), so every episode of the frozen
+    // state allocates above the image and leaves the image's heap unwritten. A domain that
+    // does not know the name answers with a tool error, which changes nothing.
+    arm(&mut *store, origin);
+    let seal = EnvCall { side: DbSide::Assistant, name: SEAL_ENV_FUNCTION.into(), arguments: "{}".into() };
+    let sealed = api.call_env_function(&mut *store, &seal).await.map_err(|e| classify(e, &*store, origin))?;
+    let sealed = matches!(sealed.as_deref(), Ok("true"));
+    tracing::debug!(component = %origin.manifest.id, sealed, "heap sealed before the freeze");
+    Ok((ToolKinds::new(tools.iter().map(|t| (matches!(t.requestor, Requestor::User), t.name.as_str(), t.mutates_state))), sealed))
 }
+
+/// The environment function a domain built with the SDK answers by sealing its heap
+/// (`eigenbox_sdk::heap::SEAL`).
+pub(crate) const SEAL_ENV_FUNCTION: &str = "eigenbox:seal";
 
 /// `reset(init)` (if the recipe has one), then every journaled call, as
 /// [`crate::DomainInstance`] replays its journal onto a replacement instance: the calls' own

@@ -116,13 +116,12 @@ fn compile_cache(dir: &std::path::Path) -> Result<wasmtime::Cache, LoadError> {
 /// Pooled instance slots (wasmtime's pooling allocator), for hosts that start many short
 /// episodes: a slot's memory is reset in place when its instance is dropped, and up to
 /// `keep_resident_bytes` of it stay mapped, so the next episode in that slot does not
-/// page-fault its way through the memory image again (on τ²'s airline domain, a fresh episode
-/// from a frozen state and its first calls get several times faster). A slot's memory is
-/// restored to the component's image before reuse: nothing of an earlier episode is visible.
+/// page-fault its way through the memory image again. A slot's memory is restored to the
+/// component's image before reuse: nothing of an earlier episode is visible.
 ///
-/// The reset is paid when the instance is dropped: by default it copies the image back over
-/// the first `keep_resident_bytes` of the slot, which for airline's 21.6 MiB frozen image is
-/// ≈ 1.2 ms and leaves the CPU caches cold for the next episode's first calls (docs/benchmarks.md).
+/// The reset is paid when the instance is dropped. By default only the pages the instance
+/// wrote are copied back ([`reset_dirty_pages_only`](Self::reset_dirty_pages_only)); the
+/// others stay as they are, and stay in the CPU's caches for the next episode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InstancePool {
     /// Component instances alive at once (episodes plus roles and checkers); one more is
@@ -133,29 +132,40 @@ pub struct InstancePool {
     /// Memory per slot kept resident across reuse.
     pub keep_resident_bytes: u64,
     /// Reset only the pages an instance wrote (Linux ≥ 6.7's `PAGEMAP_SCAN`; elsewhere this
-    /// falls back to the default) instead of memset/memcpy over everything up to
-    /// `keep_resident_bytes`. Right for instances whose writes stay in a few ranges — a
-    /// checker touches a few hundred KiB of its 10 MiB interpreter image, and resetting all of it
-    /// was a third of a check — and not yet for domains: wasmtime tracks at most 32 separate
-    /// written ranges and unmaps the rest of the slot past them, and a τ² domain episode writes
-    /// all over its image (allocator holes, shared rows), so the next episode page-faults its
-    /// way back in (airline: ~30 faults per call, 9k instead of 36k calls/s, its first DB hash
-    /// 9.5 instead of 3.7 ms; docs/benchmarks.md). One engine has one setting, so a host that
-    /// runs both keeps checkers on a runtime of their own.
+    /// falls back to a full reset) instead of memset/memcpy over everything up to
+    /// `keep_resident_bytes`.
+    ///
+    /// Right when an instance's writes stay in a few ranges: wasmtime tracks at most 32
+    /// separate written ranges and unmaps the rest of the slot past them, which the next
+    /// instance then page-faults back in. A checker touches a few hundred KiB of its 10 MiB
+    /// interpreter image. A domain built with the SDK seals its heap when it is frozen
+    /// ([`FrozenInfo::heap_sealed`]): its episodes allocate above the image and write no
+    /// reference counts inside it, so they write a few ranges too (airline: an episode's
+    /// create + drop 6 + 3 µs instead of 28 + 1 300 µs for a full copy of its 28 MiB, and
+    /// 25–30 % more tool calls per second with the caches left warm; docs/benchmarks.md). An
+    /// unsealed domain episode writes all over its image (allocator holes, shared rows) and is
+    /// better served by `false` (airline unsealed: ~30 faults per call, 9k instead of 36k
+    /// calls/s). One engine has one setting.
     pub reset_dirty_pages_only: bool,
 }
 
 impl InstancePool {
-    /// The pool for a runtime that only runs checkers (see
-    /// [`reset_dirty_pages_only`](Self::reset_dirty_pages_only)): 64 slots of 512 MiB.
+    /// The pool for a runtime that only runs checkers: 64 slots of 512 MiB, dirty pages only.
     pub fn for_checkers() -> InstancePool {
         InstancePool { max_instances: 64, max_memory_bytes: 512 << 20, keep_resident_bytes: 64 << 20, reset_dirty_pages_only: true }
+    }
+
+    /// Every slot reset by copying the whole image back (for components that write all over
+    /// their image; see [`reset_dirty_pages_only`](Self::reset_dirty_pages_only)).
+    pub fn full_reset() -> InstancePool {
+        InstancePool { reset_dirty_pages_only: false, ..InstancePool::default() }
     }
 }
 
 impl Default for InstancePool {
+    /// 64 slots of 1 GiB, 256 MiB kept resident, dirty pages only.
     fn default() -> Self {
-        InstancePool { max_instances: 64, max_memory_bytes: 1 << 30, keep_resident_bytes: 256 << 20, reset_dirty_pages_only: false }
+        InstancePool { max_instances: 64, max_memory_bytes: 1 << 30, keep_resident_bytes: 256 << 20, reset_dirty_pages_only: true }
     }
 }
 

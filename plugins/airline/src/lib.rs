@@ -366,7 +366,7 @@ fn convert<T>(
         return Ok(Conv::Raw(raw.clone()));
     }
     let mut out = Vec::with_capacity(items.len());
-    for it in &items {
+    for it in items.iter() {
         if let Value::Object(m) = it {
             out.push(build(title, m, f)?);
         }

@@ -504,9 +504,9 @@ impl Retail {
     /// `for item_id in item_ids: if item_ids.count(item_id) > all_item_ids.count(item_id)`.
     fn check_counts(order: &Order, item_ids: &Value, msg: impl Fn(&Value) -> String) -> Result<(), ToolError> {
         let all: Vec<&str> = order.items.iter().map(|i| i.item_id.as_str()).collect();
-        for x in py::iterate(item_ids)? {
-            if py::count(item_ids, &x)? > py::count_str(&all, &x) {
-                return err(msg(&x));
+        for x in py::iterate(item_ids)?.iter() {
+            if py::count(item_ids, x)? > py::count_str(&all, x) {
+                return err(msg(x));
             }
         }
         Ok(())
@@ -693,8 +693,8 @@ impl Retail {
         if py::len(item_ids)? != py::len(new_item_ids)? {
             return err("The number of items to be exchanged should match");
         }
-        let pairs: Vec<(Value, Value)> =
-            py::iterate(item_ids)?.into_iter().zip(py::iterate(new_item_ids)?).collect();
+        let (olds, news) = (py::iterate(item_ids)?, py::iterate(new_item_ids)?);
+        let pairs: Vec<(&Value, &Value)> = olds.iter().zip(news.iter()).collect();
         let mut diff = Num::Int(0);
         let mut last: Option<Variant> = None;
         for (old, new) in &pairs {

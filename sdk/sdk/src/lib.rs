@@ -96,13 +96,20 @@
 //! Guests need no ambient authority: the SDK never touches clocks, randomness, files or the
 //! environment; use `BTreeMap`/`IndexMap` rather than `std::collections::HashMap` (whose
 //! `RandomState` would import `wasi:random`).
+//!
+//! The SDK is the component's global allocator (feature `frozen-heap`, on by default): when the
+//! host freezes a state it seals the heap ([`heap`]), so the frozen state's episodes leave the
+//! image's heap unwritten and a pooled slot resets in a few µs. Turn the feature off to bring
+//! your own allocator (episodes then need a slot reset that copies the whole image back).
 
 extern crate self as eigenbox_sdk;
 
 mod args;
 mod binary;
+pub mod heap;
 pub mod py;
 mod runtime;
+mod shared;
 mod table;
 #[cfg(feature = "testing")]
 pub mod testing;

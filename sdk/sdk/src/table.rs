@@ -2,7 +2,7 @@
 //! things a domain runtime does to it all the time: fork it, hash it, and change a few rows.
 //!
 //! - **Fork in O(rows) pointer copies.** Rows and keys are reference-counted, rows copied on
-//!   first write ([`Rc::make_mut`]), so cloning a table (what [`crate::Runtime::reset`] does
+//!   first write (copy-on-write handles that never write to a frozen image, `crate::shared`), so cloning a table (what [`crate::Runtime::reset`] does
 //!   with the pristine initial state, and what writing a row that holds a nested table does to
 //!   that table) copies no row data and allocates no key strings. Keys read as `&str`.
 //! - **Hash without re-rendering.** Each row caches its `"key": value` text as the sorted
@@ -33,7 +33,8 @@
 
 use std::cell::{Cell, OnceCell};
 use std::fmt;
-use std::rc::Rc;
+
+use crate::shared::{Shared, SharedStr};
 
 use eigenbox_pyjson::{JsonWriter, RawJson};
 use indexmap::IndexMap;
@@ -57,22 +58,22 @@ struct Row<V> {
 }
 
 impl<V: Clone> Clone for Row<V> {
-    /// A copy for a writer ([`Rc::make_mut`]): the texts are about to be stale, so they are
+    /// A copy for a writer (a copy-on-write row): the texts are about to be stale, so they are
     /// not copied.
     fn clone(&self) -> Self {
         Row { val: self.val.clone(), text: OnceCell::new(), resp: OnceCell::new() }
     }
 }
 
-type Slot<V> = Rc<Row<V>>;
+type Slot<V> = Shared<Row<V>>;
 
 fn slot<V>(val: V) -> Slot<V> {
-    Rc::new(Row { val, text: OnceCell::new(), resp: OnceCell::new() })
+    Shared::new(Row { val, text: OnceCell::new(), resp: OnceCell::new() })
 }
 
 /// The row behind `s`, copied first if a fork shares it, with its texts dropped.
 fn write<V: Clone>(s: &mut Slot<V>) -> &mut V {
-    let row = Rc::make_mut(s);
+    let row = Shared::make_mut(s);
     row.text = OnceCell::new();
     row.resp = OnceCell::new();
     &mut row.val
@@ -95,7 +96,7 @@ impl<V> Clone for Cached<'_, V> {
 impl<V> Copy for Cached<'_, V> {}
 
 fn take<V: Clone>(s: Slot<V>) -> V {
-    Rc::try_unwrap(s).map(|r| r.val).unwrap_or_else(|rc| rc.val.clone())
+    Shared::into_value(s).val
 }
 
 /// An insertion-ordered `String`-keyed table with copy-on-write rows and cached hash text.
@@ -106,13 +107,13 @@ fn take<V: Clone>(s: Slot<V>) -> V {
 /// carries it) or on first use: a tool that returns a whole row unchanged (τ²'s
 /// `get_reservation_details`) then copies text instead of rendering the row.
 pub struct Table<V, const RESPONSES: bool = false> {
-    /// Keys are shared (`Rc<str>`), so copying a table (a reset, or the first write to a row
+    /// Keys are shared (reference-counted strings), so copying a table (a reset, or the first write to a row
     /// holding a nested table) copies pointers, not key strings.
-    map: IndexMap<Rc<str>, Slot<V>, Fixed>,
+    map: IndexMap<SharedStr, Slot<V>, Fixed>,
     /// Row indices in key order (Python sorts `str` by code point = UTF-8 byte order).
     /// (A `OnceCell`, not a `RefCell`: reading it writes nothing, so hashing a frozen state does
     /// not dirty every table's page.)
-    sorted: OnceCell<Rc<[usize]>>,
+    sorted: OnceCell<Shared<Box<[usize]>>>,
 }
 
 impl<V, const R: bool> Clone for Table<V, R> {
@@ -191,7 +192,7 @@ impl<V, const R: bool> Table<V, R> {
             let mut idx: Vec<usize> = (0..self.map.len()).collect();
             let keys: Vec<&[u8]> = self.map.keys().map(|k| k.as_bytes()).collect();
             idx.sort_unstable_by(|&a, &b| keys[a].cmp(keys[b]));
-            idx.into()
+            Shared::new(idx.into_boxed_slice())
         })
     }
 }
@@ -210,7 +211,7 @@ impl<V: Clone, const R: bool> Table<V, R> {
     /// Insert or replace (a replaced key keeps its position, like a Python `dict`); returns
     /// the old row.
     pub fn insert(&mut self, key: String, value: V) -> Option<V> {
-        let (_, old) = self.map.insert_full(Rc::from(key), slot(value));
+        let (_, old) = self.map.insert_full(SharedStr::from(key), slot(value));
         if old.is_none() {
             self.sorted = OnceCell::new();
         }
@@ -255,7 +256,7 @@ impl<V, const R: bool> FromIterator<(String, V)> for Table<V, R> {
     fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> Self {
         let mut t = Table::new();
         for (k, v) in iter {
-            t.map.insert(Rc::from(k), slot(v));
+            t.map.insert(SharedStr::from(k), slot(v));
         }
         t
     }
@@ -426,7 +427,7 @@ impl<'de, V: Deserialize<'de>, const R: bool> Deserialize<'de> for Table<V, R> {
                 let mut t = Table::new();
                 while let Some((k, v)) = a.next_entry::<String, V>()? {
                     // A repeated key keeps its first position and takes the last value.
-                    t.map.insert(Rc::from(k), slot(v));
+                    t.map.insert(SharedStr::from(k), slot(v));
                 }
                 Ok(t)
             }

@@ -502,7 +502,7 @@ pub fn calculate(expression: &Value) -> Result<String, String> {
             Ok(float_repr(round2(eval_float(s)?)))
         }
         _ => {
-            for x in iterate(expression).map_err(|e| e.message)? {
+            for x in iterate(expression).map_err(|e| e.message)?.iter() {
                 match &x {
                     Value::String(s) => {
                         if !ALLOWED.contains(s.as_str()) {

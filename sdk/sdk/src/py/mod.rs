@@ -56,13 +56,14 @@ pub fn str_eq(s: &str, v: &Value) -> bool {
     v.as_str() == Some(s)
 }
 
-/// `iter(v)`: list items, a dict's keys, a string's characters; other types raise
-/// `TypeError: '<type>' object is not iterable`.
-pub fn iterate(v: &Value) -> Result<Vec<Value>, ToolError> {
+/// `iter(v)`: list items (borrowed, not copied), a dict's keys, a string's characters; other
+/// types raise `TypeError: '<type>' object is not iterable`.
+pub fn iterate(v: &Value) -> Result<std::borrow::Cow<'_, [Value]>, ToolError> {
+    use std::borrow::Cow;
     match v {
-        Value::Array(a) => Ok(a.clone()),
-        Value::String(s) => Ok(s.chars().map(|c| Value::String(c.to_string())).collect()),
-        Value::Object(m) => Ok(m.keys().map(|k| Value::String(k.clone())).collect()),
+        Value::Array(a) => Ok(Cow::Borrowed(a)),
+        Value::String(s) => Ok(Cow::Owned(s.chars().map(|c| Value::String(c.to_string())).collect())),
+        Value::Object(m) => Ok(Cow::Owned(m.keys().map(|k| Value::String(k.clone())).collect())),
         other => Err(ToolError::failed(format!("'{}' object is not iterable", type_name(other)))),
     }
 }
@@ -121,7 +122,7 @@ pub fn lower(v: &Value) -> Result<String, ToolError> {
 pub fn sorted_strs(v: &Value) -> Result<Vec<String>, ToolError> {
     let items = iterate(v)?;
     let mut out = Vec::with_capacity(items.len());
-    for x in &items {
+    for x in items.iter() {
         match x {
             Value::String(s) => out.push(s.clone()),
             other => {

@@ -1,0 +1,131 @@
+//! The guest heap of a domain built with the SDK (wasm32 only; feature `frozen-heap`, on by
+//! default): until the host freezes a state, allocations go to the standard allocator; when it
+//! freezes one (it calls the reserved environment function [`SEAL`] right before reading the
+//! memory back), the heap is *sealed*: everything allocated so far becomes the frozen heap,
+//! and from then on allocations come from a second allocator whose memory lies above all of
+//! it (fresh pages from `memory.grow`). A block of the frozen heap that is freed is left as it
+//! is.
+//!
+//! Why: every episode of a frozen state runs in a pooled slot whose memory is put back to the
+//! frozen image when the episode ends. With the image's heap never written again (no
+//! allocator bookkeeping in its free lists, no new blocks in its holes), an episode's writes
+//! stay in a few ranges (the stack, the new allocations above the image, the rows it changes),
+//! so the slot can be reset by copying back only the pages that were written
+//! ([`InstancePool::reset_dirty_pages_only`] on the host) instead of the whole image, and the
+//! untouched pages stay in the CPU's caches for the next episode.
+//!
+//! Nothing is lost by leaving frozen blocks unfreed: an episode ends with its instance, and
+//! its next instance starts from the image again.
+//!
+//! [`InstancePool::reset_dirty_pages_only`]: https://docs.rs/eigenbox-runtime
+
+/// The environment function name a host calls to seal the heap before freezing a state;
+/// answers `true`. Names with the `eigenbox:` prefix are reserved for the host.
+pub const SEAL: &str = "eigenbox:seal";
+
+#[cfg(all(target_arch = "wasm32", feature = "frozen-heap"))]
+mod imp {
+    use std::alloc::{GlobalAlloc, Layout, System};
+
+    /// Single-threaded guest: plain statics, accessed only through the allocator below.
+    struct State {
+        /// Bytes below this address are the frozen heap (0: not sealed).
+        boundary: usize,
+        arena: dlmalloc::Dlmalloc,
+    }
+
+    static mut STATE: State = State { boundary: 0, arena: dlmalloc::Dlmalloc::new() };
+
+    pub struct SealedHeap;
+
+    #[allow(static_mut_refs)]
+    fn state() -> &'static mut State {
+        // SAFETY: wasm32 guests of this SDK are single-threaded and the allocator is not
+        // reentrant, so no two references are live at once.
+        unsafe { &mut STATE }
+    }
+
+    unsafe impl GlobalAlloc for SealedHeap {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            let s = state();
+            if s.boundary == 0 {
+                unsafe { System.alloc(l) }
+            } else {
+                unsafe { s.arena.malloc(l.size(), l.align()) }
+            }
+        }
+        unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+            let s = state();
+            if s.boundary == 0 {
+                unsafe { System.alloc_zeroed(l) }
+            } else {
+                unsafe { s.arena.calloc(l.size(), l.align()) }
+            }
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            let s = state();
+            if s.boundary == 0 {
+                unsafe { System.dealloc(p, l) }
+            } else if p as usize >= s.boundary {
+                unsafe { s.arena.free(p, l.size(), l.align()) }
+            }
+            // else: a block of the frozen heap, left as it is.
+        }
+        unsafe fn realloc(&self, p: *mut u8, l: Layout, new_size: usize) -> *mut u8 {
+            let s = state();
+            if s.boundary == 0 {
+                return unsafe { System.realloc(p, l, new_size) };
+            }
+            if p as usize >= s.boundary {
+                return unsafe { s.arena.realloc(p, l.size(), l.align(), new_size) };
+            }
+            // Growing or shrinking a frozen block: a new block in the arena, the frozen one
+            // left as it is.
+            let n = unsafe { s.arena.malloc(new_size, l.align()) };
+            if !n.is_null() {
+                unsafe { std::ptr::copy_nonoverlapping(p, n, l.size().min(new_size)) };
+            }
+            n
+        }
+    }
+
+    /// Seal (or seal again): everything allocated so far is frozen; later allocations come
+    /// from a new arena above the current end of memory.
+    pub fn seal() {
+        let s = state();
+        s.boundary = core::arch::wasm32::memory_size(0) * 65536;
+        s.arena = dlmalloc::Dlmalloc::new();
+    }
+
+    /// Whether `p` points into the frozen heap (or the image's static data).
+    pub fn is_frozen(p: *const u8) -> bool {
+        let s = state();
+        s.boundary != 0 && (p as usize) < s.boundary
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", feature = "frozen-heap"))]
+#[global_allocator]
+static HEAP: imp::SealedHeap = imp::SealedHeap;
+
+/// Seal the heap (see the [module docs](self)); a no-op outside a wasm32 guest or without the
+/// `frozen-heap` feature.
+pub fn seal() {
+    #[cfg(all(target_arch = "wasm32", feature = "frozen-heap"))]
+    imp::seal();
+}
+
+/// Whether `p` points into memory frozen by [`seal`]: such memory is never written again by
+/// the SDK's reference counts. Always `false` when the heap was never sealed.
+#[inline]
+pub fn is_frozen<T: ?Sized>(p: *const T) -> bool {
+    #[cfg(all(target_arch = "wasm32", feature = "frozen-heap"))]
+    {
+        imp::is_frozen(p as *const u8)
+    }
+    #[cfg(not(all(target_arch = "wasm32", feature = "frozen-heap")))]
+    {
+        let _ = p;
+        false
+    }
+}
