@@ -111,8 +111,7 @@ pub fn call_tool_unsynced<D: Domain>(
 
 pub fn env_function<D: Domain>(r: &mut Runtime<D>, call: wit::EnvCall) -> Result<String, wit::ToolError> {
     if call.name == crate::heap::SEAL {
-        crate::heap::seal();
-        return Ok("true".into());
+        return Ok(crate::heap::seal().to_string());
     }
     r.env_function(&env_call(call)).map_err(err)
 }

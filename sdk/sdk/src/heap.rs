@@ -1,4 +1,4 @@
-//! The guest heap of a domain built with the SDK (wasm32 only; feature `frozen-heap`, on by
+//! The guest heap of a domain built with the SDK (single-threaded wasm32 only; feature `frozen-heap`, on by
 //! default): until the host freezes a state, allocations go to the standard allocator; when it
 //! freezes one (it calls the reserved environment function [`SEAL`] right before reading the
 //! memory back), the heap is *sealed*: everything allocated so far becomes the frozen heap,
@@ -23,7 +23,7 @@
 /// answers `true`. Names with the `eigenbox:` prefix are reserved for the host.
 pub const SEAL: &str = "eigenbox:seal";
 
-#[cfg(all(target_arch = "wasm32", feature = "frozen-heap"))]
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics"), feature = "frozen-heap"))]
 mod imp {
     use std::alloc::{GlobalAlloc, Layout, System};
 
@@ -104,26 +104,33 @@ mod imp {
     }
 }
 
-#[cfg(all(target_arch = "wasm32", feature = "frozen-heap"))]
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics"), feature = "frozen-heap"))]
 #[global_allocator]
 static HEAP: imp::SealedHeap = imp::SealedHeap;
 
-/// Seal the heap (see the [module docs](self)); a no-op outside a wasm32 guest or without the
-/// `frozen-heap` feature.
-pub fn seal() {
-    #[cfg(all(target_arch = "wasm32", feature = "frozen-heap"))]
-    imp::seal();
+/// Seal the heap (see the [module docs](self)); returns whether it was sealed: `false` (and
+/// nothing happens) outside a single-threaded wasm32 guest or without the `frozen-heap` feature.
+pub fn seal() -> bool {
+    #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics"), feature = "frozen-heap"))]
+    {
+        imp::seal();
+        true
+    }
+    #[cfg(not(all(target_arch = "wasm32", not(target_feature = "atomics"), feature = "frozen-heap")))]
+    {
+        false
+    }
 }
 
 /// Whether `p` points into memory frozen by [`seal`]: such memory is never written again by
 /// the SDK's reference counts. Always `false` when the heap was never sealed.
 #[inline]
 pub fn is_frozen<T: ?Sized>(p: *const T) -> bool {
-    #[cfg(all(target_arch = "wasm32", feature = "frozen-heap"))]
+    #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics"), feature = "frozen-heap"))]
     {
         imp::is_frozen(p as *const u8)
     }
-    #[cfg(not(all(target_arch = "wasm32", feature = "frozen-heap")))]
+    #[cfg(not(all(target_arch = "wasm32", not(target_feature = "atomics"), feature = "frozen-heap")))]
     {
         let _ = p;
         false
