@@ -287,11 +287,19 @@ impl Host {
     /// The domain frozen in its initial state: every episode then starts from a copy of that
     /// state (tens of µs) with a sealed heap, which the pool's dirty-page reset needs to be fast
     /// (an unsealed episode writes all over its memory). For commands that start many episodes.
+    /// A domain that cannot be frozen (it keeps a host resource, or its state does not survive
+    /// the round trip) runs unfrozen, with a warning: slower, but the same answers.
     fn frozen_domain(&self, name: &str) -> Result<Arc<LoadedComponent>> {
         let loaded = self.domain(name)?;
         let init = eigenbox_runtime::EpisodeInit { agent_data: None, user_data: None, actions: Vec::new() };
-        let frozen = self.rt.block_on(loaded.freeze(init)).with_context(|| format!("freezing the initial state of `{name}`"))?;
-        Ok(frozen.component().clone())
+        match self.rt.block_on(loaded.freeze(init)) {
+            Ok(frozen) => Ok(frozen.component().clone()),
+            Err(e) => {
+                tracing::warn!(domain = name, "cannot freeze the initial state ({e}); running unfrozen");
+                eprintln!("note: cannot freeze the initial state of `{name}` ({e}); running it unfrozen (slower)");
+                Ok(loaded)
+            }
+        }
     }
 
     fn register(&self, loaded: &LoadedComponent) -> Result<()> {
