@@ -17,6 +17,14 @@
 //! Nothing is lost by leaving frozen blocks unfreed: an episode ends with its instance, and
 //! its next instance starts from the image again.
 //!
+//! ```
+//! use eigenbox_sdk::heap;
+//! // A native build (tests, tools) has nothing to seal: every handle counts like `Rc`.
+//! assert!(!heap::seal());
+//! assert!(!heap::is_frozen(&0u8));
+//! assert_eq!(heap::SEAL, "eigenbox:seal");
+//! ```
+//!
 //! [`InstancePool::reset_dirty_pages_only`]: https://docs.rs/eigenbox-runtime
 
 /// The environment function name a host calls to seal the heap before freezing a state;
