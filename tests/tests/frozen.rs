@@ -77,6 +77,9 @@ async fn writes_in_one_frozen_instance_do_not_show_in_another() {
     let host = runtime("");
     let mock = mock_domain(&host);
     let frozen = mock.freeze(no_init()).await.unwrap();
+    // A domain built with the SDK seals its heap for the freeze (rows written below are then
+    // copies in each instance's own arena).
+    assert!(frozen.info().heap_sealed);
     let mut a = DomainInstance::from_frozen(&frozen).await.unwrap();
     let mut b = DomainInstance::from_frozen(&frozen).await.unwrap();
     let before = hash(&mut b).await;
@@ -96,6 +99,9 @@ async fn a_trap_rolls_back_to_the_frozen_state() {
         tool(&mut live, "incr", "{}").await.unwrap();
     }
     let frozen = live.freeze().await.unwrap();
+    // The hostile guest is not built with the SDK: it answers the seal call with an error and
+    // is frozen unsealed.
+    assert!(!frozen.info().heap_sealed);
 
     // Trap with no writes since the start: back to exactly the frozen state.
     let mut d = DomainInstance::from_frozen(&frozen).await.unwrap();
