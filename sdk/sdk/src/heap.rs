@@ -99,16 +99,17 @@ mod imp {
 
     /// Seal (or seal again): everything allocated so far is frozen; later allocations come
     /// from a new arena above the current end of memory.
-    pub fn seal() {
+    pub fn seal() -> bool {
         let s = state();
         s.boundary = core::arch::wasm32::memory_size(0) * 65536;
         s.arena = dlmalloc::Dlmalloc::new();
+        true
     }
 
-    /// Whether `p` points into the frozen heap (or the image's static data).
+    /// Whether `p` points into the frozen heap (or the image's static data); nothing is below
+    /// a boundary of 0 (not sealed).
     pub fn is_frozen(p: *const u8) -> bool {
-        let s = state();
-        s.boundary != 0 && (p as usize) < s.boundary
+        (p as usize) < state().boundary
     }
 }
 
@@ -116,31 +117,27 @@ mod imp {
 #[global_allocator]
 static HEAP: imp::SealedHeap = imp::SealedHeap;
 
+/// Outside a single-threaded wasm32 guest, or without the `frozen-heap` feature, there is no
+/// heap to seal.
+#[cfg(not(all(target_arch = "wasm32", not(target_feature = "atomics"), feature = "frozen-heap")))]
+mod imp {
+    pub fn seal() -> bool {
+        false
+    }
+    pub fn is_frozen(_: *const u8) -> bool {
+        false
+    }
+}
+
 /// Seal the heap (see the [module docs](self)); returns whether it was sealed: `false` (and
 /// nothing happens) outside a single-threaded wasm32 guest or without the `frozen-heap` feature.
 pub fn seal() -> bool {
-    #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics"), feature = "frozen-heap"))]
-    {
-        imp::seal();
-        true
-    }
-    #[cfg(not(all(target_arch = "wasm32", not(target_feature = "atomics"), feature = "frozen-heap")))]
-    {
-        false
-    }
+    imp::seal()
 }
 
 /// Whether `p` points into memory frozen by [`seal`]: such memory is never written again by
 /// the SDK's reference counts. Always `false` when the heap was never sealed.
 #[inline]
 pub fn is_frozen<T: ?Sized>(p: *const T) -> bool {
-    #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics"), feature = "frozen-heap"))]
-    {
-        imp::is_frozen(p as *const u8)
-    }
-    #[cfg(not(all(target_arch = "wasm32", not(target_feature = "atomics"), feature = "frozen-heap")))]
-    {
-        let _ = p;
-        false
-    }
+    imp::is_frozen(p as *const u8)
 }
