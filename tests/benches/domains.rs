@@ -64,9 +64,15 @@ struct Ours {
 
 /// Minor page faults of this process so far (detail mode).
 fn minflt() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
-    rest.split_whitespace().nth(7).and_then(|x| x.parse().ok()).unwrap_or(0)
+    eigenbox_tests::minor_faults(false)
+}
+
+/// Count one timed call under `name`: calls, time, fuel.
+fn tally(per_tool: &mut BTreeMap<String, (usize, Duration, u64)>, name: String, dt: Duration, fuel: u64) {
+    let e = per_tool.entry(name).or_default();
+    e.0 += 1;
+    e.1 += dt;
+    e.2 += fuel;
 }
 
 fn env_num(name: &str, default: usize) -> usize {
@@ -144,10 +150,7 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
                     let t = Instant::now();
                     let r = env.call_tool(eigenbox_tau2::Requestor::Assistant, "no_such_tool", &serde_json::json!({}));
                     let dt = t.elapsed();
-                    let e = per_tool.entry(name.into()).or_default();
-                    e.0 += 1;
-                    e.1 += dt;
-                    e.2 += env.instance().last_call().fuel;
+                    tally(&mut per_tool, name.into(), dt, env.instance().last_call().fuel);
                     drop(r);
                 }
             }
@@ -157,10 +160,7 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
                 let r = env.call_tool(eigenbox_tau2::Requestor::Assistant, "transfer_to_human_agents", &serde_json::json!({"summary": "x"}));
                 let dt = t.elapsed();
                 *faults.entry("* priming call".into()).or_default() += minflt() - f0;
-                let e = per_tool.entry("* priming call".into()).or_default();
-                e.0 += 1;
-                e.1 += dt;
-                e.2 += env.instance().last_call().fuel;
+                tally(&mut per_tool, "* priming call".into(), dt, env.instance().last_call().fuel);
                 drop(r);
             }
             for (i, a) in actions.iter().enumerate() {
@@ -176,15 +176,10 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
                 }
                 call_time += dt;
                 calls += 1;
-                let e = per_tool.entry(a.name.clone()).or_default();
-                e.0 += 1;
-                e.1 += dt;
-                e.2 += env.instance().last_call().fuel;
+                let fuel = env.instance().last_call().fuel;
+                tally(&mut per_tool, a.name.clone(), dt, fuel);
                 if detail {
-                    let e = per_tool.entry(if i == 0 { "* first call of an episode" } else { "* later calls" }.to_string()).or_default();
-                    e.0 += 1;
-                    e.1 += dt;
-                    e.2 += env.instance().last_call().fuel;
+                    tally(&mut per_tool, if i == 0 { "* first call of an episode" } else { "* later calls" }.to_string(), dt, fuel);
                 }
                 // Detail mode: the same read-only call again, warm (pages touched, caches filled).
                 if detail && !rt.block_on(env.instance().is_mutating(eigenbox_episode::wit_req(a.requestor()), &a.name)).expect("kind").unwrap_or(true) {
@@ -193,10 +188,7 @@ fn ours(rt: &tokio::runtime::Runtime, domain: &str) -> Ours {
                     env.call_tool(a.requestor(), &a.name, &args).expect("call");
                     let dt = t.elapsed();
                     *faults.entry(format!("{} (warm)", a.name)).or_default() += minflt() - f0;
-                    let e = per_tool.entry(format!("{} (warm)", a.name)).or_default();
-                    e.0 += 1;
-                    e.1 += dt;
-                    e.2 += env.instance().last_call().fuel;
+                    tally(&mut per_tool, format!("{} (warm)", a.name), dt, env.instance().last_call().fuel);
                 }
             }
             if !actions.is_empty() {

@@ -118,3 +118,12 @@ pub fn mock_golden_dir() -> PathBuf {
         workspace_root().join("plugins/mock/data/golden")
     }
 }
+
+/// Minor page faults so far: of this process, or with `thread_only` of the calling thread
+/// (field 10 of `/proc/<self|thread-self>/stat`; 0 where it cannot be read).
+pub fn minor_faults(thread_only: bool) -> u64 {
+    let path = if thread_only { "/proc/thread-self/stat" } else { "/proc/self/stat" };
+    let s = std::fs::read_to_string(path).unwrap_or_default();
+    let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    rest.split_whitespace().nth(7).and_then(|x| x.parse().ok()).unwrap_or(0)
+}

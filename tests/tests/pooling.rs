@@ -66,13 +66,6 @@ fn a_grant_larger_than_a_slot_is_refused_at_load() {
     assert!(err.to_string().contains("32 MiB") && err.to_string().contains("16 MiB"), "{err}");
 }
 
-/// Minor page faults of the calling thread so far.
-fn thread_minflt() -> u64 {
-    let s = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
-    rest.split_whitespace().nth(7).and_then(|x| x.parse().ok()).unwrap_or(0)
-}
-
 /// A domain built with the SDK seals its heap when its state is frozen, and the episodes of
 /// that state then write so few ranges of their memory that a slot which resets only the
 /// written pages unmaps nothing: once the slot has been used, a replay and its DB hash run with
@@ -95,7 +88,7 @@ fn episodes_of_a_sealed_frozen_state_reuse_slots_without_page_faults() {
     let (mut calls, mut faults) = (0, 0);
     for (i, rec) in replays.iter().enumerate() {
         let mut d = rt.block_on(DomainInstance::from_frozen(&frozen)).expect("episode");
-        let f0 = thread_minflt();
+        let f0 = eigenbox_tests::minor_faults(true);
         for c in &rec.calls {
             let args = c.arguments.to_string();
             let got = rt.block_on(d.call_tool(eigenbox_episode::wit_req(c.requestor), &c.name, &args)).expect("call");
@@ -106,7 +99,7 @@ fn episodes_of_a_sealed_frozen_state_reuse_slots_without_page_faults() {
         assert_eq!(hash, rec.final_agent_db_hash, "task {}", rec.task_id);
         // The first episodes of each slot map its pages in; count the rest.
         if i >= 4 {
-            faults += thread_minflt() - f0;
+            faults += eigenbox_tests::minor_faults(true) - f0;
             calls += rec.calls.len();
         }
     }
