@@ -523,6 +523,7 @@ fn replay(g: &Global, domain: &str, task: Option<&str>, version: &str, expected:
     // Expected hashes: the file given, else the plugin's public golden replays plus the ones
     // recorded from the reference for the tasks the public set leaves out (`data/recorded`).
     let expected_paths = match expected {
+        Some(p) if !p.is_file() => bail!("--expected {}: no such file", p.display()),
         Some(p) => vec![p],
         None => ["golden", "recorded"].iter().map(|d| host.plugins.data_dir(domain).join(d).join("replays.jsonl")).collect(),
     };

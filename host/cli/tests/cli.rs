@@ -66,6 +66,10 @@ fn inspect_call_and_replay() {
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}{err}");
     assert!(out.contains("10 matched, 0 mismatched"), "{out}");
+    // Expected hashes named explicitly must exist (not silently "no expected hash").
+    let o = env.run(&["replay", "mock", "--expected", "/no/such/replays.jsonl"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("--expected /no/such/replays.jsonl: no such file"), "{}", text(&o).1);
 
     let o = env.run(&["runs"]);
     assert!(text(&o).0.contains("run-000001  replay"), "{}", text(&o).0);
