@@ -245,7 +245,13 @@ def main():
     ap.add_argument("--probes-only", action="store_true", help="record probes only (no replays, evals)")
     ap.add_argument("--skip-known", metavar="GOLDEN", help="leave out tasks GOLDEN/<domain>/replays.jsonl already has")
     o = ap.parse_args()
-    for domain in o.domains.split(","):
+    domains = o.domains.split(",")
+    for domain in domains:
+        try:
+            registry.get_env_constructor(domain)
+        except KeyError:
+            sys.exit(f"error: unknown domain `{domain}` (the reference knows: {', '.join(registry.get_info().domains)})")
+    for domain in domains:
         d = Path(o.out) / domain
         d.mkdir(parents=True, exist_ok=True)
         sp = splits(domain)
