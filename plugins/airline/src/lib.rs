@@ -22,7 +22,7 @@
 //! ```
 
 use eigenbox_sdk::prelude::*;
-use eigenbox_sdk::{Cached, Map};
+use eigenbox_sdk::{Cached, Map, Shared, Str};
 
 use eigenbox_sdk::py::pydantic::Validator;
 use eigenbox_sdk::py::{self, iterate as py_iter, len as py_len, py_eq, py_sub, type_name as py_type, Num};
@@ -33,34 +33,34 @@ use eigenbox_sdk::py::{self, iterate as py_iter, len as py_len, py_eq, py_sub, t
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Name {
     /// The person's first name.
-    pub first_name: String,
+    pub first_name: Str,
     /// The person's last name.
-    pub last_name: String,
+    pub last_name: Str,
 }
 
 /// `Address`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Address {
     /// Primary address line.
-    pub address1: String,
+    pub address1: Str,
     /// Secondary address line (optional).
     #[serde(default)]
-    pub address2: Option<String>,
+    pub address2: Option<Str>,
     /// City name.
-    pub city: String,
+    pub city: Str,
     /// Country name.
-    pub country: String,
+    pub country: Str,
     /// State or province name.
-    pub state: String,
+    pub state: Str,
     /// Postal code.
-    pub zip: String,
+    pub zip: Str,
 }
 
 /// `Payment` (a payment-history entry).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Payment {
     /// Unique identifier for the payment.
-    pub payment_id: String,
+    pub payment_id: Str,
     /// Payment amount in dollars.
     pub amount: i64,
 }
@@ -70,15 +70,15 @@ pub struct Payment {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PaymentMethod {
     /// `credit_card`, `gift_card` or `certificate`.
-    pub source: String,
+    pub source: Str,
     /// Unique identifier for the payment method.
-    pub id: String,
+    pub id: Str,
     /// Credit card brand.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub brand: Option<String>,
+    pub brand: Option<Str>,
     /// Last four digits of the credit card.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_four: Option<String>,
+    pub last_four: Option<Str>,
     /// Gift card / certificate value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<f64>,
@@ -88,51 +88,51 @@ pub struct PaymentMethod {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Passenger {
     /// Passenger's first name.
-    pub first_name: String,
+    pub first_name: Str,
     /// Passenger's last name.
-    pub last_name: String,
+    pub last_name: Str,
     /// Date of birth in YYYY-MM-DD format.
-    pub dob: String,
+    pub dob: Str,
 }
 
 /// `FlightDateStatus`: one of the six status models, told apart by `status`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FlightDate {
     /// `available`, `landed`, `cancelled`, `delayed`, `flying`, `on time`.
-    pub status: String,
+    pub status: Str,
     /// Available seats by class (`available` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub available_seats: Option<OrderedMap<String, i64>>,
+    pub available_seats: Option<Shared<OrderedMap<Str, i64>>>,
     /// Current prices by class (`available` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prices: Option<OrderedMap<String, i64>>,
+    pub prices: Option<Shared<OrderedMap<Str, i64>>>,
     /// Actual departure time (`landed`, `flying`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actual_departure_time_est: Option<String>,
+    pub actual_departure_time_est: Option<Str>,
     /// Actual arrival time (`landed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actual_arrival_time_est: Option<String>,
+    pub actual_arrival_time_est: Option<Str>,
     /// Estimated departure time (`delayed`, `on time`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub estimated_departure_time_est: Option<String>,
+    pub estimated_departure_time_est: Option<Str>,
     /// Estimated arrival time (`delayed`, `on time`, `flying`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub estimated_arrival_time_est: Option<String>,
+    pub estimated_arrival_time_est: Option<Str>,
 }
 
 /// `Flight`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Flight {
     /// Unique flight identifier.
-    pub flight_number: String,
+    pub flight_number: Str,
     /// IATA code for origin airport.
-    pub origin: String,
+    pub origin: Str,
     /// IATA code for destination airport.
-    pub destination: String,
+    pub destination: Str,
     /// Scheduled departure time (HH:MM:SS).
-    pub scheduled_departure_time_est: String,
+    pub scheduled_departure_time_est: Str,
     /// Scheduled arrival time (HH:MM:SS, possibly `+1`).
-    pub scheduled_arrival_time_est: String,
+    pub scheduled_arrival_time_est: Str,
     /// Status by date (a [`Table`]: copy-on-write per date, so writing one date's seat count
     /// copies that date, not all thirty).
     pub dates: Table<FlightDate>,
@@ -142,36 +142,36 @@ pub struct Flight {
 #[derive(Clone, Debug, Serialize)]
 pub struct DirectFlight {
     /// Flight number.
-    pub flight_number: String,
+    pub flight_number: Str,
     /// Origin.
-    pub origin: String,
+    pub origin: Str,
     /// Destination.
-    pub destination: String,
+    pub destination: Str,
     /// Always `available`.
-    pub status: String,
+    pub status: Str,
     /// Scheduled departure.
-    pub scheduled_departure_time_est: String,
+    pub scheduled_departure_time_est: Str,
     /// Scheduled arrival.
-    pub scheduled_arrival_time_est: String,
+    pub scheduled_arrival_time_est: Str,
     /// Set by one-stop searches.
-    pub date: Option<String>,
+    pub date: Option<Str>,
     /// Seats by class.
-    pub available_seats: OrderedMap<String, i64>,
+    pub available_seats: Shared<OrderedMap<Str, i64>>,
     /// Prices by class.
-    pub prices: OrderedMap<String, i64>,
+    pub prices: Shared<OrderedMap<Str, i64>>,
 }
 
 /// `ReservationFlight`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ReservationFlight {
     /// Flight number.
-    pub flight_number: String,
+    pub flight_number: Str,
     /// Origin.
-    pub origin: String,
+    pub origin: Str,
     /// Destination.
-    pub destination: String,
+    pub destination: Str,
     /// Flight date.
-    pub date: String,
+    pub date: Str,
     /// Price in dollars.
     pub price: i64,
 }
@@ -180,23 +180,23 @@ pub struct ReservationFlight {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct User {
     /// Unique identifier for the user.
-    pub user_id: String,
+    pub user_id: Str,
     /// Full name.
     pub name: Name,
     /// Address.
     pub address: Address,
     /// Email.
-    pub email: String,
+    pub email: Str,
     /// Date of birth.
-    pub dob: String,
+    pub dob: Str,
     /// Saved payment methods by id.
-    pub payment_methods: OrderedMap<String, PaymentMethod>,
+    pub payment_methods: OrderedMap<Str, PaymentMethod>,
     /// Saved passengers.
     pub saved_passengers: Vec<Passenger>,
     /// `gold`, `silver` or `regular`.
-    pub membership: String,
+    pub membership: Str,
     /// Reservation ids.
-    pub reservations: Vec<String>,
+    pub reservations: Vec<Str>,
 }
 
 /// `Reservation`. `cabin`, `total_baggages` and `nonfree_baggages` are loose: the reference
@@ -204,15 +204,15 @@ pub struct User {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Reservation {
     /// Reservation id.
-    pub reservation_id: String,
+    pub reservation_id: Str,
     /// Owner.
-    pub user_id: String,
+    pub user_id: Str,
     /// Trip origin.
-    pub origin: String,
+    pub origin: Str,
     /// Trip destination.
-    pub destination: String,
+    pub destination: Str,
     /// `round_trip` / `one_way`.
-    pub flight_type: String,
+    pub flight_type: Str,
     /// Cabin class.
     pub cabin: Value,
     /// Flights.
@@ -222,16 +222,16 @@ pub struct Reservation {
     /// Payments (refunds negative).
     pub payment_history: Vec<Payment>,
     /// Creation time.
-    pub created_at: String,
+    pub created_at: Str,
     /// Total bags.
     pub total_baggages: Value,
     /// Paid bags.
     pub nonfree_baggages: Value,
     /// `yes` / `no`.
-    pub insurance: String,
+    pub insurance: Str,
     /// `cancelled` or null.
     #[serde(default)]
-    pub status: Option<String>,
+    pub status: Option<Str>,
 }
 
 /// `Reservation.passengers`: typed, or the raw value the reference may assign
@@ -279,6 +279,7 @@ impl<'de> Deserialize<'de> for Passengers {
 
 /// `FlightDB`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(from = "FlightDbData")]
 pub struct FlightDb {
     /// Flights by number.
     pub flights: Table<Flight>,
@@ -286,6 +287,85 @@ pub struct FlightDb {
     pub users: Table<User, true>,
     /// Reservations by id (keeping each row's text as a tool result: `get_reservation_details`).
     pub reservations: Table<Reservation, true>,
+    /// The flights' routes, built when the DB is loaded (not part of the DB's JSON).
+    #[serde(skip)]
+    routes: Routes,
+}
+
+/// What `FlightDb` deserializes from: the DB's JSON, before the route index is built.
+#[derive(Deserialize)]
+struct FlightDbData {
+    flights: Table<Flight>,
+    users: Table<User, true>,
+    reservations: Table<Reservation, true>,
+}
+
+impl From<FlightDbData> for FlightDb {
+    fn from(d: FlightDbData) -> Self {
+        let routes = Routes::of(&d.flights);
+        FlightDb { flights: d.flights, users: d.users, reservations: d.reservations, routes }
+    }
+}
+
+/// Each flight's origin and destination as hashes, in table order: a search scans this small
+/// array instead of dereferencing every flight row (300 rows spread over the image, two cache
+/// misses each), then checks the real strings of the few candidates. Flights are never added,
+/// removed nor re-routed by a tool (tools write only dates and seats); a DB loaded or merged
+/// anew is deserialized into a new `FlightDb` with its own index, and a table whose length no
+/// longer matches is searched row by row.
+#[derive(Clone, Default)]
+struct Routes(Shared<Vec<(u64, u64)>>);
+
+impl Routes {
+    fn of(flights: &Table<Flight>) -> Self {
+        Routes(Shared::new(flights.values().map(|f| (route_hash(&f.origin), route_hash(&f.destination))).collect()))
+    }
+}
+
+impl std::fmt::Debug for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Routes({} flights)", self.0.len())
+    }
+}
+
+/// FNV-1a of an airport code (a route index key).
+fn route_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// A search's filter on one end of a route: any airport (`None` / `null`), one code, or
+/// nothing (a value that is not a string equals no code).
+#[derive(Clone, Copy)]
+enum RouteEnd<'a> {
+    Any,
+    Code(&'a str, u64),
+    Never,
+}
+
+impl<'a> RouteEnd<'a> {
+    fn of(v: Option<&'a Value>) -> Self {
+        match v {
+            None | Some(Value::Null) => RouteEnd::Any,
+            Some(Value::String(s)) => RouteEnd::Code(s, route_hash(s)),
+            Some(_) => RouteEnd::Never,
+        }
+    }
+    /// Whether an end with hash `h` may match (no false negatives).
+    fn may_match(self, h: u64) -> bool {
+        match self {
+            RouteEnd::Any => true,
+            RouteEnd::Code(_, q) => q == h,
+            RouteEnd::Never => false,
+        }
+    }
+    /// Whether airport `s` matches.
+    fn matches(self, s: &str) -> bool {
+        match self {
+            RouteEnd::Any => true,
+            RouteEnd::Code(q, _) => q == s,
+            RouteEnd::Never => false,
+        }
+    }
 }
 
 /// `AirportCode`.
@@ -320,14 +400,14 @@ fn v_passenger(v: &mut Validator, loc: &str, m: &Map<String, Value>) -> Option<P
     let a = v.field(loc, m, "first_name").and_then(|x| v.str_(pre("first_name"), x));
     let b = v.field(loc, m, "last_name").and_then(|x| v.str_(pre("last_name"), x));
     let c = v.field(loc, m, "dob").and_then(|x| v.str_(pre("dob"), x));
-    Some(Passenger { first_name: a?, last_name: b?, dob: c? })
+    Some(Passenger { first_name: a?.into(), last_name: b?.into(), dob: c?.into() })
 }
 
 fn v_payment(v: &mut Validator, loc: &str, m: &Map<String, Value>) -> Option<Payment> {
     let pre = |n: &str| if loc.is_empty() { n.to_string() } else { format!("{loc}.{n}") };
     let a = v.field(loc, m, "payment_id").and_then(|x| v.str_(pre("payment_id"), x));
     let b = v.field(loc, m, "amount").and_then(|x| v.int(pre("amount"), x));
-    Some(Payment { payment_id: a?, amount: b? })
+    Some(Payment { payment_id: a?.into(), amount: b? })
 }
 
 fn v_flight_info(v: &mut Validator, loc: &str, m: &Map<String, Value>) -> Option<FlightInfo> {
@@ -385,7 +465,7 @@ fn key_error(key: &Value) -> ToolError {
 }
 
 /// `d[key]` for a `Dict[str, int]` with a raw key.
-fn dict_get(d: &OrderedMap<String, i64>, key: &PyValue) -> Result<i64, ToolError> {
+fn dict_get(d: &OrderedMap<Str, i64>, key: &PyValue) -> Result<i64, ToolError> {
     match key.dict_key()? {
         Some(k) => d.get(k).copied().ok_or_else(|| key_error(key.value())),
         None => Err(key_error(key.value())),
@@ -583,11 +663,6 @@ const AIRPORTS: [(&str, &str); 20] = [
 
 const NOW: &str = "2024-05-15T15:00:00";
 
-/// Python `x == v` for a stored string against a raw argument.
-fn str_eq(s: &str, v: &Value) -> bool {
-    v.as_str() == Some(s)
-}
-
 impl Airline {
     fn user_key(&self, user_id: &PyValue) -> Result<String, ToolError> {
         match user_id.dict_key()? {
@@ -620,12 +695,14 @@ impl Airline {
         leave_after: Option<&str>,
     ) -> Result<Vec<DirectFlight>, ToolError> {
         let mut out = Vec::new();
-        let wild = |v: Option<&Value>, s: &str| match v {
-            None | Some(Value::Null) => true,
-            Some(x) => str_eq(s, x),
-        };
-        for f in self.db.flights.values() {
-            if !wild(origin, &f.origin) || !wild(destination, &f.destination) {
+        let (from, to) = (RouteEnd::of(origin), RouteEnd::of(destination));
+        let flights = &self.db.flights;
+        let routes = &self.db.routes.0;
+        let indexed = routes.len() == flights.len();
+        // Candidates in table order: from the route index, or every row.
+        let candidates = (0..flights.len()).filter(|&i| !indexed || routes.get(i).is_some_and(|&(o, d)| from.may_match(o) && to.may_match(d)));
+        for f in candidates.filter_map(|i| flights.get_index(i).map(|(_, f)| f)) {
+            if !from.matches(&f.origin) || !to.matches(&f.destination) {
                 continue;
             }
             let d = match date {
@@ -688,7 +765,7 @@ impl Airline {
         let mut v = Validator::default();
         let amount = v.int("amount".into(), &total.value());
         v.finish("Payment")?;
-        Ok(Some(Payment { payment_id: key.unwrap_or_default().to_string(), amount: amount.unwrap_or(0) }))
+        Ok(Some(Payment { payment_id: key.unwrap_or_default().into(), amount: amount.unwrap_or(0) }))
     }
 
     fn book_reservation(&mut self, a: BookReservation) -> Result<&Reservation, ToolError> {
@@ -730,11 +807,11 @@ impl Airline {
             return Err("1 validation error for Reservation".into());
         };
         let mut reservation = Reservation {
-            reservation_id: rid.clone(),
-            user_id: uid.clone(),
-            origin,
-            destination,
-            flight_type,
+            reservation_id: rid.as_str().into(),
+            user_id: uid.as_str().into(),
+            origin: origin.into(),
+            destination: destination.into(),
+            flight_type: flight_type.into(),
             cabin: Value::String(cabin.clone()),
             flights: Vec::new(),
             passengers: Passengers::Typed(pax.clone()),
@@ -742,7 +819,7 @@ impl Airline {
             created_at: NOW.into(),
             total_baggages: Value::from(tb),
             nonfree_baggages: Value::from(nb),
-            insurance: insurance.clone(),
+            insurance: insurance.as_str().into(),
             status: None,
         };
 
@@ -766,16 +843,16 @@ impl Airline {
             if d.status != "available" {
                 return Err(format!("Flight {} not available on date {}", fi.flight_number, fi.date).into());
             }
-            let seats = d.available_seats.as_ref().and_then(|s| s.get(&cabin)).copied().unwrap_or(0);
+            let seats = d.available_seats.as_ref().and_then(|s| s.get(cabin.as_str())).copied().unwrap_or(0);
             if seats < n {
                 return Err(format!("Not enough seats on flight {}", fi.flight_number).into());
             }
-            let price = d.prices.as_ref().and_then(|p| p.get(&cabin)).copied().unwrap_or(0);
+            let price = d.prices.as_ref().and_then(|p| p.get(cabin.as_str())).copied().unwrap_or(0);
             reservation.flights.push(ReservationFlight {
-                flight_number: fi.flight_number.clone(),
+                flight_number: fi.flight_number.as_str().into(),
                 origin: forigin,
                 destination: fdest,
-                date: fi.date.clone(),
+                date: fi.date.as_str().into(),
                 price,
             });
             touched.push((fi.flight_number.clone(), fi.date.clone()));
@@ -817,7 +894,7 @@ impl Airline {
         let user = self.db.users.get_mut(&uid).expect("user checked");
         for p in &pay {
             let Some(upm) = user.payment_methods.get_mut(&p.payment_id) else {
-                return Err(key_error(&Value::String(p.payment_id.clone())));
+                return Err(key_error(&Value::String(p.payment_id.to_string())));
             };
             if upm.source == "gift_card" {
                 upm.amount = Some(upm.amount.unwrap_or(0.0) - p.amount as f64);
@@ -832,12 +909,12 @@ impl Airline {
                 .get_mut(fnum)
                 .and_then(|f| f.dates.get_mut(date))
                 .and_then(|d| d.available_seats.as_mut())
-                .and_then(|s| s.get_mut(&cabin))
+                .and_then(|s| Shared::make_mut(s).get_mut(cabin.as_str()))
             {
                 *seats -= n;
             }
         }
-        self.db.users.get_mut(&uid).expect("user checked").reservations.push(rid.clone());
+        self.db.users.get_mut(&uid).expect("user checked").reservations.push(rid.as_str().into());
         self.db.reservations.insert(rid.clone(), reservation);
         Ok(&self.db.reservations[&rid])
     }
@@ -886,7 +963,7 @@ impl Airline {
         for mut r1 in self.search_direct(a.date.value(), Some(a.origin.value()), None, None)? {
             // `date` matched a key of `flight.dates`, so it is a string here.
             let date = a.date.as_str().unwrap_or_default().to_string();
-            r1.date = Some(date.clone());
+            r1.date = Some(date.as_str().into());
             let date2 = if r1.scheduled_arrival_time_est.contains("+1") {
                 let tail: String = {
                     let chars: Vec<char> = date.chars().collect();
@@ -901,11 +978,11 @@ impl Airline {
                 date.clone()
             };
             let leave = r1.scheduled_arrival_time_est.clone();
-            let dest = Value::String(r1.destination.clone());
+            let dest = Value::String(r1.destination.to_string());
             for mut r2 in
                 self.search_direct(&Value::String(date2.clone()), Some(&dest), Some(a.destination.value()), Some(&leave))?
             {
-                r2.date = Some(date2.clone());
+                r2.date = Some(date2.as_str().into());
                 out.push([r1.clone(), r2]);
             }
         }
@@ -917,13 +994,13 @@ impl Airline {
         let user = self.db.users.get_mut(&uid).expect("checked");
         for n in [3221322, 3221323, 3221324] {
             let pid = format!("certificate_{n}");
-            if !user.payment_methods.contains_key(&pid) {
+            if !user.payment_methods.contains_key(pid.as_str()) {
                 let mut v = Validator::default();
                 let amount = v.float("amount".into(), a.amount.value());
                 v.finish("Certificate")?;
                 user.payment_methods.insert(
-                    pid.clone(),
-                    PaymentMethod { source: "certificate".into(), id: pid.clone(), brand: None, last_four: None, amount },
+                    pid.as_str().into(),
+                    PaymentMethod { source: "certificate".into(), id: pid.as_str().into(), brand: None, last_four: None, amount },
                 );
                 return Ok(format!("Certificate {pid} added to user {} with amount {}.", a.user_id, a.amount));
             }
@@ -992,16 +1069,16 @@ impl Airline {
                 return Err(format!("Flight {} not available on date {}", fi.flight_number, fi.date).into());
             }
             let empty = OrderedMap::default();
-            let seats = dict_get(d.available_seats.as_ref().unwrap_or(&empty), &a.cabin)?;
+            let seats = dict_get(d.available_seats.as_deref().unwrap_or(&empty), &a.cabin)?;
             if seats < n {
                 return Err(format!("Not enough seats on flight {}", fi.flight_number).into());
             }
-            let price = dict_get(d.prices.as_ref().unwrap_or(&empty), &a.cabin)?;
+            let price = dict_get(d.prices.as_deref().unwrap_or(&empty), &a.cabin)?;
             new_flights.push(ReservationFlight {
-                flight_number: fi.flight_number.clone(),
+                flight_number: fi.flight_number.as_str().into(),
                 origin: f.origin.clone(),
                 destination: f.destination.clone(),
-                date: fi.date.clone(),
+                date: fi.date.as_str().into(),
                 price,
             });
             total += price * n;
@@ -1042,7 +1119,7 @@ impl Airline {
         };
         let dkey = a.date.dict_key()?;
         match dkey.and_then(|k| f.dates.get(k)) {
-            Some(d) => Ok(d.status.clone()),
+            Some(d) => Ok(d.status.to_string()),
             None => Err(format!("Flight {} not found on date {}", a.flight_number, a.date).into()),
         }
     }

@@ -47,6 +47,39 @@ fn tool_kinds() {
     );
 }
 
+/// The route index finds exactly what a scan of every row finds, for every origin and
+/// destination (and wildcard, and a non-string code), and a table that grew past its index is
+/// scanned row by row.
+#[test]
+fn route_index_searches_like_a_row_scan() {
+    let indexed = Airline::initial_state().expect("db");
+    let mut scanned = indexed.clone();
+    scanned.db.routes = Routes::default();
+    let mut ends: Vec<Value> = AIRPORTS.iter().map(|(c, _)| Value::from(*c)).collect();
+    ends.extend([Value::Null, Value::from(5), Value::from("XXX")]);
+    let mut found = 0;
+    for date in ["2024-05-01", "2024-05-16", "2024-05-30"] {
+        let date = Value::from(date);
+        for o in &ends {
+            for d in ends.iter().chain([&Value::Null]) {
+                let a = indexed.search_direct(&date, Some(o), Some(d), None).map(|r| serde_json::to_string(&r).unwrap_or_default());
+                let b = scanned.search_direct(&date, Some(o), Some(d), None).map(|r| serde_json::to_string(&r).unwrap_or_default());
+                assert_eq!(a.as_ref().ok(), b.as_ref().ok(), "{o} -> {d} on {date}");
+                found += a.map(|t| t.matches("flight_number").count()).unwrap_or(0);
+            }
+        }
+    }
+    assert!(found > 100, "the searches found only {found} flights");
+    // A flight added after the index was built is still found.
+    let mut grown = indexed.clone();
+    let mut f = grown.db.flights.get("HAT001").expect("HAT001").clone();
+    f.flight_number = "HAT999".into();
+    f.origin = "ZZZ".into();
+    grown.db.flights.insert("HAT999".into(), f);
+    let r = grown.search_direct(&Value::from("2024-05-16"), Some(&Value::from("ZZZ")), None, None).expect("search");
+    assert_eq!(r.iter().map(|x| x.flight_number.as_str()).collect::<Vec<_>>(), ["HAT999"]);
+}
+
 fn clip(s: &str) -> String {
     if s.len() > 600 {
         let mut e = 600;

@@ -37,9 +37,9 @@ use py::Num;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Variant {
     /// Unique identifier for the variant.
-    pub item_id: String,
+    pub item_id: Str,
     /// Option names to values.
-    pub options: OrderedMap<String, String>,
+    pub options: OrderedMap<Str, Str>,
     /// Whether this variant is in stock.
     pub available: bool,
     /// Price.
@@ -50,37 +50,37 @@ pub struct Variant {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Product {
     /// Name.
-    pub name: String,
+    pub name: Str,
     /// Unique identifier.
-    pub product_id: String,
+    pub product_id: Str,
     /// Variants by item id.
-    pub variants: OrderedMap<String, Variant>,
+    pub variants: OrderedMap<Str, Variant>,
 }
 
 /// `UserName`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UserName {
     /// First name.
-    pub first_name: String,
+    pub first_name: Str,
     /// Last name.
-    pub last_name: String,
+    pub last_name: Str,
 }
 
 /// `UserAddress`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UserAddress {
     /// Primary address line.
-    pub address1: String,
+    pub address1: Str,
     /// Secondary address line.
-    pub address2: String,
+    pub address2: Str,
     /// City.
-    pub city: String,
+    pub city: Str,
     /// Country.
-    pub country: String,
+    pub country: Str,
     /// State or province.
-    pub state: String,
+    pub state: Str,
     /// Postal code.
-    pub zip: String,
+    pub zip: Str,
 }
 
 /// `PaymentMethod = Union[CreditCard, GiftCard, Paypal]`, told apart by `source`.
@@ -91,17 +91,17 @@ pub enum PaymentMethod {
     #[serde(rename = "credit_card")]
     CreditCard {
         /// Id.
-        id: String,
+        id: Str,
         /// Brand.
-        brand: String,
+        brand: Str,
         /// Last four digits.
-        last_four: String,
+        last_four: Str,
     },
     /// `GiftCard`.
     #[serde(rename = "gift_card")]
     GiftCard {
         /// Id.
-        id: String,
+        id: Str,
         /// Balance.
         balance: f64,
     },
@@ -109,7 +109,7 @@ pub enum PaymentMethod {
     #[serde(rename = "paypal")]
     Paypal {
         /// Id.
-        id: String,
+        id: Str,
     },
 }
 
@@ -117,92 +117,92 @@ pub enum PaymentMethod {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct User {
     /// Unique identifier.
-    pub user_id: String,
+    pub user_id: Str,
     /// Full name.
     pub name: UserName,
     /// Primary address.
     pub address: UserAddress,
     /// Email.
-    pub email: String,
+    pub email: Str,
     /// Payment methods by id.
-    pub payment_methods: OrderedMap<String, PaymentMethod>,
+    pub payment_methods: OrderedMap<Str, PaymentMethod>,
     /// Order ids.
-    pub orders: Vec<String>,
+    pub orders: Vec<Str>,
 }
 
 /// `OrderFullfilment` (sic).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OrderFullfilment {
     /// Tracking ids.
-    pub tracking_id: Vec<String>,
+    pub tracking_id: Vec<Str>,
     /// Item ids in this fulfilment.
-    pub item_ids: Vec<String>,
+    pub item_ids: Vec<Str>,
 }
 
 /// `OrderItem`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OrderItem {
     /// Product name.
-    pub name: String,
+    pub name: Str,
     /// Product id.
-    pub product_id: String,
+    pub product_id: Str,
     /// Variant id.
-    pub item_id: String,
+    pub item_id: Str,
     /// Price at purchase.
     pub price: f64,
     /// Options.
-    pub options: OrderedMap<String, String>,
+    pub options: OrderedMap<Str, Str>,
 }
 
 /// `OrderPayment`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OrderPayment {
     /// `payment` / `refund`.
-    pub transaction_type: String,
+    pub transaction_type: Str,
     /// Amount.
     pub amount: f64,
     /// Payment method id.
-    pub payment_method_id: String,
+    pub payment_method_id: Str,
 }
 
 /// `Order`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Order {
     /// Unique identifier.
-    pub order_id: String,
+    pub order_id: Str,
     /// User id.
-    pub user_id: String,
+    pub user_id: Str,
     /// Shipping address.
     pub address: UserAddress,
     /// Items.
     pub items: Vec<OrderItem>,
     /// Status (`OrderStatus`).
-    pub status: String,
+    pub status: Str,
     /// Fulfilments.
     pub fulfillments: Vec<OrderFullfilment>,
     /// Payments and refunds.
     pub payment_history: Vec<OrderPayment>,
     /// Cancel reason.
     #[serde(default)]
-    pub cancel_reason: Option<String>,
+    pub cancel_reason: Option<Str>,
     /// Items to be exchanged.
     #[serde(default)]
-    pub exchange_items: Option<Vec<String>>,
+    pub exchange_items: Option<Vec<Str>>,
     /// Items exchanged for.
     #[serde(default)]
-    pub exchange_new_items: Option<Vec<String>>,
+    pub exchange_new_items: Option<Vec<Str>>,
     /// Payment method for the exchange.
     #[serde(default)]
-    pub exchange_payment_method_id: Option<String>,
+    pub exchange_payment_method_id: Option<Str>,
     /// Price difference (an `int` `0` when assigned from an empty exchange, as in Python).
     #[serde(default)]
     pub exchange_price_difference: Option<Value>,
     /// Items to be returned.
     #[serde(default)]
-    pub return_items: Option<Vec<String>>,
+    pub return_items: Option<Vec<Str>>,
     /// Payment method for the return.
     #[serde(default)]
-    pub return_payment_method_id: Option<String>,
+    pub return_payment_method_id: Option<Str>,
 }
 
 /// `RetailDB`.
@@ -461,7 +461,7 @@ fn user_address(fields: [(&str, &PyValue); 6]) -> Result<UserAddress, ToolError>
     v.finish("UserAddress")?;
     let s = |i: usize| fields[i].1.as_str().unwrap_or_default().to_string();
     // Field order of the model: address1, address2, city, country, state, zip.
-    Ok(UserAddress { address1: s(0), address2: s(1), city: s(2), country: s(3), state: s(4), zip: s(5) })
+    Ok(UserAddress { address1: s(0).into(), address2: s(1).into(), city: s(2).into(), country: s(3).into(), state: s(4).into(), zip: s(5).into() })
 }
 
 impl Retail {
@@ -552,13 +552,13 @@ impl Retail {
                 amount: p.amount,
                 payment_method_id: p.payment_method_id.clone(),
             });
-            let uid = self.user_key(&Value::String(user_id.clone()))?;
-            let pm = self.payment_key(&uid, &Value::String(p.payment_method_id.clone()))?;
+            let uid = self.user_key(&Value::String(user_id.to_string()))?;
+            let pm = self.payment_key(&uid, &Value::String(p.payment_method_id.to_string()))?;
             self.add_gift_balance(&uid, &pm, p.amount, false);
         }
         let order = self.db.orders.get_mut(&key).expect("order");
         order.status = "cancelled".into();
-        order.cancel_reason = Some(reason);
+        order.cancel_reason = Some(reason.into());
         order.payment_history.extend(refunds);
         Ok(order.clone())
     }
@@ -597,9 +597,9 @@ impl Retail {
         let exchange_new_items = py::sorted_strs(new_item_ids)?;
         let order = self.db.orders.get_mut(&key).expect("order");
         order.status = "exchange requested".into();
-        order.exchange_items = Some(exchange_items);
-        order.exchange_new_items = Some(exchange_new_items);
-        order.exchange_payment_method_id = Some(pm);
+        order.exchange_items = Some(exchange_items.into_iter().map(Str::from).collect());
+        order.exchange_new_items = Some(exchange_new_items.into_iter().map(Str::from).collect());
+        order.exchange_payment_method_id = Some(pm.into());
         order.exchange_price_difference = Some(diff.value());
         Ok(order.clone())
     }
@@ -658,7 +658,7 @@ impl Retail {
     fn list_all_product_types(&mut self, _: ListAllProductTypes) -> Result<String, ToolError> {
         let mut m = std::collections::BTreeMap::new();
         for p in self.db.products.values() {
-            m.insert(p.name.clone(), Value::String(p.product_id.clone()));
+            m.insert(p.name.to_string(), Value::String(p.product_id.to_string()));
         }
         let v = Value::Object(m.into_iter().collect());
         Ok(eigenbox_sdk::pyjson::dumps_sorted(&v))
@@ -723,7 +723,7 @@ impl Retail {
         order.payment_history.push(OrderPayment {
             transaction_type: if diff.f() > 0.0 { "payment" } else { "refund" }.into(),
             amount: diff.f().abs(),
-            payment_method_id: pm.clone(),
+            payment_method_id: pm.as_str().into(),
         });
         if gift.is_some() {
             self.add_gift_balance(&user_id, &pm, diff.f(), true);
@@ -734,7 +734,7 @@ impl Retail {
                 return err(format!("Item {} not found", py::py_str(old)));
             };
             let v = last.as_ref().expect("a variant was looked up");
-            item.item_id = new.as_str().unwrap_or_default().to_string();
+            item.item_id = new.as_str().unwrap_or_default().into();
             item.price = v.price;
             item.options = v.options.clone();
         }
@@ -769,7 +769,7 @@ impl Retail {
         order.payment_history.push(OrderPayment {
             transaction_type: "payment".into(),
             amount,
-            payment_method_id: pm.clone(),
+            payment_method_id: pm.as_str().into(),
         });
         order.payment_history.push(OrderPayment {
             transaction_type: "refund".into(),
@@ -779,7 +779,7 @@ impl Retail {
         if gift.is_some() {
             self.add_gift_balance(&user_id, &pm, amount, true);
         }
-        let old_key = self.payment_key(&user_id, &Value::String(old_pm))?;
+        let old_key = self.payment_key(&user_id, &Value::String(old_pm.to_string()))?;
         self.add_gift_balance(&user_id, &old_key, amount, false);
         Ok(self.db.orders[&key].clone())
     }
@@ -805,7 +805,7 @@ impl Retail {
         if order.status != "delivered" {
             return err("Non-delivered order cannot be returned");
         }
-        let uid = self.user_key(&Value::String(order.user_id.clone()))?;
+        let uid = self.user_key(&Value::String(order.user_id.to_string()))?;
         let pm = self.payment_key(&uid, a.payment_method_id.value())?;
         if self.gift_balance(&uid, &pm).is_none() {
             let Some(first) = order.payment_history.first() else { return err("list index out of range") };
@@ -817,8 +817,8 @@ impl Retail {
         let return_items = py::sorted_strs(&a.item_ids.0)?;
         let order = self.db.orders.get_mut(&key).expect("order");
         order.status = "return requested".into();
-        order.return_items = Some(return_items);
-        order.return_payment_method_id = Some(pm);
+        order.return_items = Some(return_items.into_iter().map(Str::from).collect());
+        order.return_payment_method_id = Some(pm.into());
         Ok(order.clone())
     }
 

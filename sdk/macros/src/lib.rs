@@ -191,6 +191,7 @@ fn expand(input: DeriveInput) -> syn::Result<TokenStream2> {
     let mut required = Vec::new();
     let mut schema_stmts = Vec::new();
     let mut inits = Vec::new();
+    let mut owned_inits = Vec::new();
     for f in &fields {
         let fid = f.ident.as_ref().ok_or_else(|| syn::Error::new_spanned(f, "named field expected"))?;
         let mut o = FieldOpts::default();
@@ -290,19 +291,27 @@ fn expand(input: DeriveInput) -> syn::Result<TokenStream2> {
         inits.push(quote! {
             #fid: ::eigenbox_sdk::__private::take_arg::<#ty>(class, #name, kwargs, #pyname, #default_tok)?
         });
+        // A loose argument is moved out of an owned map (no deep copy of a list argument).
+        let is_py_value = matches!(&f.ty, syn::Type::Path(p) if p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "PyValue" && s.arguments.is_empty()));
+        owned_inits.push(if is_py_value {
+            quote! { #fid: ::eigenbox_sdk::__private::take_py_value(class, #name, &mut kwargs, #pyname, #default_tok)? }
+        } else {
+            quote! { #fid: ::eigenbox_sdk::__private::take_arg::<#ty>(class, #name, &kwargs, #pyname, #default_tok)? }
+        });
     }
     let defs_stmt = match &defs {
         Some(d) => quote! { root.insert("$defs".to_string(), ::eigenbox_sdk::__private::schema_from_text(#d)); },
         None => quote! {},
     };
     let (impl_g, ty_g, where_c) = input.generics.split_for_impl();
-    let ctor = if fields.is_empty() {
-        match &input.data {
+    let (ctor, owned_ctor) = if fields.is_empty() {
+        let c = match &input.data {
             Data::Struct(s) if matches!(s.fields, Fields::Unit) => quote! { #ident },
             _ => quote! { #ident {} },
-        }
+        };
+        (c.clone(), c)
     } else {
-        quote! { #ident { #(#inits),* } }
+        (quote! { #ident { #(#inits),* } }, quote! { #ident { #(#owned_inits),* } })
     };
     Ok(quote! {
         impl #impl_g ::eigenbox_sdk::ToolArgs for #ident #ty_g #where_c {
@@ -329,6 +338,12 @@ fn expand(input: DeriveInput) -> syn::Result<TokenStream2> {
                 -> ::core::result::Result<Self, ::eigenbox_sdk::ToolError> {
                 ::eigenbox_sdk::__private::check_kwargs(class, #name, kwargs, Self::FIELDS, Self::REQUIRED)?;
                 ::core::result::Result::Ok(#ctor)
+            }
+            #[allow(unused_variables, unused_mut)]
+            fn from_kwargs_owned(class: &str, mut kwargs: ::eigenbox_sdk::serde_json::Map<::std::string::String, ::eigenbox_sdk::serde_json::Value>)
+                -> ::core::result::Result<Self, ::eigenbox_sdk::ToolError> {
+                ::eigenbox_sdk::__private::check_kwargs(class, #name, &kwargs, Self::FIELDS, Self::REQUIRED)?;
+                ::core::result::Result::Ok(#owned_ctor)
             }
         }
     })

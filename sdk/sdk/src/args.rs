@@ -22,6 +22,12 @@ pub trait ToolArgs: Sized {
     /// Bind the keyword arguments with Python call semantics; `class` is the toolkit class
     /// name used in Python's error messages (`MockTools.create_task() ...`).
     fn from_kwargs(class: &str, kwargs: &Map<String, Value>) -> Result<Self, ToolError>;
+    /// [`ToolArgs::from_kwargs`] from keyword arguments the caller no longer needs: the derive
+    /// moves loose ([`PyValue`]) arguments out of the map instead of copying them, which is
+    /// what a tool call uses.
+    fn from_kwargs_owned(class: &str, kwargs: Map<String, Value>) -> Result<Self, ToolError> {
+        Self::from_kwargs(class, &kwargs)
+    }
 }
 
 /// The JSON-schema fragment of an argument type (`{"type": "string"}`, ...).
@@ -228,6 +234,21 @@ pub fn take_arg<T: DeserializeOwned>(
             format!("{class}.{func}() argument '{name}' has an invalid value {shown} ({tname}): {e}"),
         )
     })
+}
+
+/// [`take_arg`] for a loose argument ([`PyValue`]), moved out of the map: any JSON binds, so
+/// only a missing argument without a default fails.
+pub fn take_py_value(
+    class: &str,
+    func: &str,
+    kwargs: &mut Map<String, Value>,
+    name: &str,
+    default: Option<&str>,
+) -> Result<PyValue, ToolError> {
+    match kwargs.get_mut(name) {
+        Some(v) => Ok(PyValue(std::mem::take(v))),
+        None => take_arg(class, func, kwargs, name, default),
+    }
 }
 
 /// Parse JSON text embedded by the derive (a `schema`, `default` or `defs` attribute).

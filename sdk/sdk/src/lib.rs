@@ -109,7 +109,7 @@ mod binary;
 pub mod heap;
 pub mod py;
 mod runtime;
-mod shared;
+pub mod shared;
 mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -117,6 +117,7 @@ pub mod testing;
 pub use args::{ArgSchema, PyValue, ToolArgs};
 pub use eigenbox_pyjson as pyjson;
 pub use eigenbox_sdk_macros::{include_json, ToolArgs};
+pub use shared::{Shared, Str};
 pub use table::{Cached, Table};
 pub use runtime::{
     deep_merge, py_process, Alias, Domain, DomainInfo, EnvCall, EpisodeInit, Requestor, Runtime,
@@ -126,11 +127,10 @@ pub use serde;
 pub use serde_json;
 pub use serde_json::{Map, Value};
 
-/// An insertion-ordered map (Python `dict` semantics) with a fixed hasher, so nothing in the
-/// guest asks for `wasi:random`. Use it for small maps inside rows; use [`Table`] for a DB's
-/// top-level tables such as `Dict[str, Task]` (cheap forks and cached hash text).
-pub type OrderedMap<K, V> =
-    indexmap::IndexMap<K, V, std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
+/// An insertion-ordered map (Python `dict` semantics) with a fixed hasher (FxHash), so nothing
+/// in the guest asks for `wasi:random`. Use it for small maps inside rows; use [`Table`] for a
+/// DB's top-level tables such as `Dict[str, Task]` (cheap forks and cached hash text).
+pub type OrderedMap<K, V> = indexmap::IndexMap<K, V, rustc_hash::FxBuildHasher>;
 pub use indexmap;
 
 /// `serde_json::to_value` with a `String` error (what [`Domain::agent_db`] returns).
@@ -146,8 +146,8 @@ pub fn from_value<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, String>
 /// Everything a domain file usually needs.
 pub mod prelude {
     pub use crate::{
-        from_value, to_value, Domain, DomainInfo, OrderedMap, PyValue, Requestor, Side, Table, ToolArgs, ToolError,
-        ToolKind, Toolkit, Value,
+        from_value, to_value, Domain, DomainInfo, OrderedMap, PyValue, Requestor, Shared, Side, Str, Table, ToolArgs,
+        ToolError, ToolKind, Toolkit, Value,
     };
     pub use crate::Runtime;
     pub use serde::{Deserialize, Serialize};
@@ -155,7 +155,7 @@ pub mod prelude {
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::args::{canonical_schema, check_kwargs, schema_from_text, take_arg};
+    pub use crate::args::{canonical_schema, check_kwargs, schema_from_text, take_arg, take_py_value};
 }
 
 #[cfg(target_arch = "wasm32")]

@@ -158,7 +158,7 @@ enum Out {
     Value(Value),
 }
 
-type Handler<D> = Box<dyn Fn(&mut D, &str, &Map<String, Value>, Want) -> Result<Out, ToolError>>;
+type Handler<D> = Box<dyn Fn(&mut D, &str, Map<String, Value>, Want) -> Result<Out, ToolError>>;
 
 struct ToolEntry<D> {
     name: &'static str,
@@ -295,8 +295,8 @@ where
     E: Into<ToolError>,
     F: Fn(&mut D, A) -> Result<R, E> + 'static,
 {
-    Box::new(move |d: &mut D, class: &str, kwargs: &Map<String, Value>, want: Want| {
-        let args = A::from_kwargs(class, kwargs)?;
+    Box::new(move |d: &mut D, class: &str, kwargs: Map<String, Value>, want: Want| {
+        let args = A::from_kwargs_owned(class, kwargs)?;
         let r = f(d, args).map_err(Into::into)?;
         render(&r, want)
     })
@@ -309,8 +309,8 @@ where
     E: Into<ToolError>,
     F: for<'a> Fn(&'a mut D, A) -> Result<Cached<'a, R>, E> + 'static,
 {
-    Box::new(move |d: &mut D, class: &str, kwargs: &Map<String, Value>, want: Want| {
-        let args = A::from_kwargs(class, kwargs)?;
+    Box::new(move |d: &mut D, class: &str, kwargs: Map<String, Value>, want: Want| {
+        let args = A::from_kwargs_owned(class, kwargs)?;
         let c = f(d, args).map_err(Into::into)?;
         match (want, c.text) {
             (Want::Text, Some(text)) => Ok(Out::Text(text.to_string())),
@@ -326,8 +326,8 @@ where
     E: Into<ToolError>,
     F: for<'a> Fn(&'a mut D, A) -> Result<&'a R, E> + 'static,
 {
-    Box::new(move |d: &mut D, class: &str, kwargs: &Map<String, Value>, want: Want| {
-        let args = A::from_kwargs(class, kwargs)?;
+    Box::new(move |d: &mut D, class: &str, kwargs: Map<String, Value>, want: Want| {
+        let args = A::from_kwargs_owned(class, kwargs)?;
         let r = f(d, args).map_err(Into::into)?;
         render(r, want)
     })
@@ -671,7 +671,7 @@ impl<D: Domain> Runtime<D> {
         self.touch();
         let kit = &self.kits[ki];
         let state = self.state.as_mut().map_err(|e| ToolError::failed(format!("domain failed to initialize: {e}")))?;
-        (kit.tools[ti].handler)(state, kit.class, &kwargs, want)
+        (kit.tools[ti].handler)(state, kit.class, kwargs, want)
     }
 
     /// Execute one tool call and render the tool message content like the reference:
@@ -731,7 +731,7 @@ impl<D: Domain> Runtime<D> {
         // Environment functions (assertions included) may change anything: `touch()`, inlined
         // because `h` borrows `self.kits`.
         *self.cache.get_mut() = Cache::default();
-        let v = match h(state, kit.class, &kwargs, Want::Value)? {
+        let v = match h(state, kit.class, kwargs, Want::Value)? {
             Out::Value(v) => v,
             Out::Text(t) => Value::String(t),
         };

@@ -1,7 +1,23 @@
-//! Reference-counted handles for [`crate::Table`] rows and keys that never write to a frozen
-//! image ([`crate::heap`]): a handle to a block of the frozen heap is *immortal*, so cloning
-//! or dropping it changes no count, and writing through it always copies. Elsewhere (a native
-//! build, a heap never sealed, blocks allocated since) they count like `Rc`.
+//! Reference-counted handles that never write to a frozen image ([`crate::heap`]): a handle
+//! to a block of the frozen heap is *immortal*, so cloning or dropping it changes no count, and
+//! writing through it always copies. Elsewhere (a native build, a heap never sealed, blocks
+//! allocated since) they count like `Rc`.
+//!
+//! [`crate::Table`] keeps its rows and keys in them; a domain uses [`Str`] for the strings of
+//! its rows and [`Shared`] for nested values it rarely writes, so copying a row for a write
+//! (copy-on-write) copies pointers instead of allocating every string again.
+//!
+//! ```
+//! use eigenbox_sdk::{Shared, Str};
+//! let a = Str::from("HAT001");
+//! let b = a.clone(); // no allocation: the same bytes
+//! assert!(a == "HAT001" && b.len() == 6 && a == b);
+//! let mut seats = Shared::new(vec![3, 4]);
+//! let before = seats.clone();
+//! Shared::make_mut(&mut seats)[0] -= 1; // copied first: `before` still shares the old value
+//! assert_eq!((seats[0], before[0]), (2, 3));
+//! assert_eq!(serde_json::to_string(&(a, seats)).unwrap(), r#"["HAT001",[2,4]]"#);
+//! ```
 //!
 //! Why not `Rc`: resetting an episode clones every table, and writing a row holding a nested
 //! table clones that table; with `Rc` each clone bumps a count inside every shared row and
@@ -24,11 +40,13 @@ struct Inner<T> {
     val: T,
 }
 
-/// A shared value, copied on write (see the [module docs](self)).
-pub(crate) struct Shared<T>(NonNull<Inner<T>>, PhantomData<Inner<T>>);
+/// A shared value, copied on write (see the [module docs](self)): `Rc` semantics, except that
+/// a value in a frozen image is never counted nor written. Serializes as the value itself.
+pub struct Shared<T>(NonNull<Inner<T>>, PhantomData<Inner<T>>);
 
 impl<T> Shared<T> {
-    pub(crate) fn new(val: T) -> Self {
+    /// A new handle owning `val`.
+    pub fn new(val: T) -> Self {
         Shared(NonNull::from(Box::leak(Box::new(Inner { count: Cell::new(1), val }))), PhantomData)
     }
 
@@ -43,7 +61,7 @@ impl<T> Shared<T> {
     }
 
     /// Mutable access, copying the value first unless this is the only, unfrozen handle.
-    pub(crate) fn make_mut(this: &mut Self) -> &mut T
+    pub fn make_mut(this: &mut Self) -> &mut T
     where
         T: Clone,
     {
@@ -55,7 +73,7 @@ impl<T> Shared<T> {
     }
 
     /// The value, moved out if this is the only, unfrozen handle, else copied.
-    pub(crate) fn into_value(this: Self) -> T
+    pub fn into_value(this: Self) -> T
     where
         T: Clone,
     {
@@ -102,6 +120,180 @@ impl<T> Deref for Shared<T> {
 
 /// A shared string (a table key): one block holding the count, the length and the bytes.
 pub(crate) struct SharedStr(NonNull<usize>);
+
+impl<T: Clone + Default> Default for Shared<T> {
+    fn default() -> Self {
+        Shared::new(T::default())
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: PartialEq> PartialEq for Shared<T> {
+    fn eq(&self, o: &Self) -> bool {
+        **self == **o
+    }
+}
+
+impl<T: serde::Serialize> serde::Serialize for Shared<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Shared<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(Shared::new)
+    }
+}
+
+/// An immutable string that clones without allocating (see the [module docs](self)): what a
+/// domain's rows hold instead of `String`, so a row copied for a write shares its strings.
+/// Serializes as a string; compares, hashes and orders as `str`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Str(SharedStr);
+
+impl Str {
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl Default for Str {
+    fn default() -> Self {
+        Str::from("")
+    }
+}
+
+impl Deref for Str {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl Borrow<str> for Str {
+    fn borrow(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl AsRef<str> for Str {
+    fn as_ref(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl From<&str> for Str {
+    fn from(s: &str) -> Self {
+        Str(SharedStr::from(s))
+    }
+}
+
+impl From<String> for Str {
+    fn from(s: String) -> Self {
+        Str(SharedStr::from(s.as_str()))
+    }
+}
+
+impl From<&String> for Str {
+    fn from(s: &String) -> Self {
+        Str(SharedStr::from(s.as_str()))
+    }
+}
+
+impl From<Str> for String {
+    fn from(s: Str) -> Self {
+        s.as_str().to_string()
+    }
+}
+
+impl PartialOrd for Str {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Ord for Str {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(o.as_str())
+    }
+}
+
+impl PartialEq<str> for Str {
+    fn eq(&self, o: &str) -> bool {
+        self.as_str() == o
+    }
+}
+
+impl PartialEq<&str> for Str {
+    fn eq(&self, o: &&str) -> bool {
+        self.as_str() == *o
+    }
+}
+
+impl PartialEq<String> for Str {
+    fn eq(&self, o: &String) -> bool {
+        self.as_str() == o.as_str()
+    }
+}
+
+impl PartialEq<Str> for str {
+    fn eq(&self, o: &Str) -> bool {
+        self == o.as_str()
+    }
+}
+
+impl PartialEq<Str> for &str {
+    fn eq(&self, o: &Str) -> bool {
+        *self == o.as_str()
+    }
+}
+
+impl PartialEq<Str> for String {
+    fn eq(&self, o: &Str) -> bool {
+        self.as_str() == o.as_str()
+    }
+}
+
+impl fmt::Display for Str {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Str {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl serde::Serialize for Str {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Str {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Str;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Str, E> {
+                Ok(Str::from(v))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
 
 impl SharedStr {
     fn layout(len: usize) -> Layout {
@@ -238,5 +430,21 @@ mod tests {
         assert_eq!(format!("{k2:?}"), "\"é clé\"");
         drop(m);
         assert_eq!(&*k2, "é clé");
+    }
+
+    #[test]
+    fn str_round_trips_through_serde_and_compares_as_str() {
+        let s: Str = serde_json::from_str(r#""caf\u00e9""#).unwrap();
+        assert_eq!(s, "café");
+        assert_eq!(serde_json::to_string(&s).unwrap(), r#""café""#);
+        assert!(serde_json::from_str::<Str>("1").is_err());
+        let v: Vec<Str> = serde_json::from_value(serde_json::json!(["b", "a"])).unwrap();
+        let mut sorted = v.clone();
+        sorted.sort();
+        assert_eq!((sorted[0].as_str(), v[0].as_str()), ("a", "b"));
+        assert_eq!(Str::default(), "");
+        assert_eq!(format!("{} {:?}", v[0], v[1]), "b \"a\"");
+        let shared: Shared<Vec<Str>> = serde_json::from_str(r#"["x"]"#).unwrap();
+        assert_eq!(format!("{shared:?}"), "[\"x\"]");
     }
 }

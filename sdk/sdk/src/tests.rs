@@ -65,6 +65,41 @@ fn python_binding_errors() {
     assert_eq!(r.kind, "a");
 }
 
+/// A loose argument with a default.
+#[derive(ToolArgs)]
+struct LooseDefault {
+    first: PyValue,
+    #[arg(default = r#"{"d": [1]}"#)]
+    second: PyValue,
+}
+
+#[test]
+fn owned_binding_moves_loose_arguments_and_binds_like_the_borrowed_one() {
+    let kw = |v: Value| v.as_object().cloned().unwrap_or_default();
+    let cases = [
+        json!({}),
+        json!({"a_b": "x"}),
+        json!({"zz": 1, "yy": 2}),
+        json!({"a_b": 1, "item_ids": [], "c": 1}),
+        json!({"a_b": "x", "item_ids": "no", "c": [{"deep": ["list", 1.5]}]}),
+        json!({"a_b": "x", "item_ids": ["1"], "c": 1e18, "mode": "m"}),
+    ];
+    for case in cases {
+        let (b, o) = (ThreeArgs::from_kwargs("K", &kw(case.clone())), ThreeArgs::from_kwargs_owned("K", kw(case.clone())));
+        match (b, o) {
+            (Ok(b), Ok(o)) => {
+                assert_eq!((&b.a_b, &b.item_ids, &b.c, b.ratio, &b.mode), (&o.a_b, &o.item_ids, &o.c, o.ratio, &o.mode), "{case}");
+            }
+            (Err(b), Err(o)) => assert_eq!((b.kind, b.message), (o.kind, o.message), "{case}"),
+            (b, o) => panic!("{case}: borrowed {:?}, owned {:?}", b.err().map(|e| e.message), o.err().map(|e| e.message)),
+        }
+    }
+    let l = LooseDefault::from_kwargs_owned("K", kw(json!({"first": [{"x": "y"}]}))).ok().unwrap();
+    assert_eq!((l.first.0, l.second.0), (json!([{"x": "y"}]), json!({"d": [1]})));
+    let e = LooseDefault::from_kwargs_owned("K", kw(json!({"second": 1}))).err().unwrap();
+    assert_eq!(e.message, "K.loose_default() missing 1 required positional argument: 'first'");
+}
+
 #[test]
 fn merge_and_process() {
     let mut base = json!({"a": {"x": 1, "y": [1]}, "b": 2});
