@@ -396,24 +396,21 @@ pub struct Airline {
 // ------------------------------------------------------------------------------ validation
 
 fn v_passenger(v: &mut Validator, loc: &str, m: &Map<String, Value>) -> Option<Passenger> {
-    let pre = |n: &str| if loc.is_empty() { n.to_string() } else { format!("{loc}.{n}") };
-    let a = v.field(loc, m, "first_name").and_then(|x| v.str_(pre("first_name"), x));
-    let b = v.field(loc, m, "last_name").and_then(|x| v.str_(pre("last_name"), x));
-    let c = v.field(loc, m, "dob").and_then(|x| v.str_(pre("dob"), x));
+    let a = v.field(loc, m, "first_name").and_then(|x| v.str_((loc, "first_name"), x));
+    let b = v.field(loc, m, "last_name").and_then(|x| v.str_((loc, "last_name"), x));
+    let c = v.field(loc, m, "dob").and_then(|x| v.str_((loc, "dob"), x));
     Some(Passenger { first_name: a?.into(), last_name: b?.into(), dob: c?.into() })
 }
 
 fn v_payment(v: &mut Validator, loc: &str, m: &Map<String, Value>) -> Option<Payment> {
-    let pre = |n: &str| if loc.is_empty() { n.to_string() } else { format!("{loc}.{n}") };
-    let a = v.field(loc, m, "payment_id").and_then(|x| v.str_(pre("payment_id"), x));
-    let b = v.field(loc, m, "amount").and_then(|x| v.int(pre("amount"), x));
+    let a = v.field(loc, m, "payment_id").and_then(|x| v.str_((loc, "payment_id"), x));
+    let b = v.field(loc, m, "amount").and_then(|x| v.int((loc, "amount"), x));
     Some(Payment { payment_id: a?.into(), amount: b? })
 }
 
 fn v_flight_info(v: &mut Validator, loc: &str, m: &Map<String, Value>) -> Option<FlightInfo> {
-    let pre = |n: &str| if loc.is_empty() { n.to_string() } else { format!("{loc}.{n}") };
-    let a = v.field(loc, m, "flight_number").and_then(|x| v.str_(pre("flight_number"), x));
-    let b = v.field(loc, m, "date").and_then(|x| v.str_(pre("date"), x));
+    let a = v.field(loc, m, "flight_number").and_then(|x| v.str_((loc, "flight_number"), x));
+    let b = v.field(loc, m, "date").and_then(|x| v.str_((loc, "date"), x));
     Some(FlightInfo { flight_number: a?, date: b? })
 }
 
@@ -763,7 +760,7 @@ impl Airline {
             return Ok(None);
         }
         let mut v = Validator::default();
-        let amount = v.int("amount".into(), &total.value());
+        let amount = v.int("amount", &total.value());
         v.finish("Payment")?;
         Ok(Some(Payment { payment_id: key.unwrap_or_default().into(), amount: amount.unwrap_or(0) }))
     }
@@ -781,25 +778,25 @@ impl Airline {
 
         // Reservation(...) validation, field by field.
         let mut v = Validator::default();
-        let origin = v.str_("origin".into(), a.origin.value());
-        let destination = v.str_("destination".into(), a.destination.value());
-        let flight_type = v.literal("flight_type".into(), a.flight_type.value(), &["round_trip", "one_way"]);
-        let cabin = v.literal("cabin".into(), a.cabin.value(), &["business", "economy", "basic_economy"]);
+        let origin = v.str_("origin", a.origin.value());
+        let destination = v.str_("destination", a.destination.value());
+        let flight_type = v.literal("flight_type", a.flight_type.value(), &["round_trip", "one_way"]);
+        let cabin = v.literal("cabin", a.cabin.value(), &["business", "economy", "basic_economy"]);
         let pax: Option<Vec<Passenger>> = match &passengers {
             Conv::Typed(p) => Some(p.clone()),
-            Conv::Raw(raw) => v.list("passengers".into(), raw, |v, loc, x| {
+            Conv::Raw(raw) => v.list("passengers", raw, |v, loc, x| {
                 v.model(loc, x, "Passenger", v_passenger)
             }),
         };
         let pay: Option<Vec<Payment>> = match &payments {
             Conv::Typed(p) => Some(p.clone()),
-            Conv::Raw(raw) => v.list("payment_history".into(), raw, |v, loc, x| {
+            Conv::Raw(raw) => v.list("payment_history", raw, |v, loc, x| {
                 v.model(loc, x, "Payment", v_payment)
             }),
         };
-        let total_bags = v.int("total_baggages".into(), a.total_baggages.value());
-        let nonfree_bags = v.int("nonfree_baggages".into(), a.nonfree_baggages.value());
-        let insurance = v.literal("insurance".into(), a.insurance.value(), &["yes", "no"]);
+        let total_bags = v.int("total_baggages", a.total_baggages.value());
+        let nonfree_bags = v.int("nonfree_baggages", a.nonfree_baggages.value());
+        let insurance = v.literal("insurance", a.insurance.value(), &["yes", "no"]);
         v.finish("Reservation")?;
         let (Some(origin), Some(destination), Some(flight_type), Some(cabin), Some(pax), Some(pay), Some(tb), Some(nb), Some(insurance)) =
             (origin, destination, flight_type, cabin, pax, pay, total_bags, nonfree_bags, insurance)
@@ -996,7 +993,7 @@ impl Airline {
             let pid = format!("certificate_{n}");
             if !user.payment_methods.contains_key(pid.as_str()) {
                 let mut v = Validator::default();
-                let amount = v.float("amount".into(), a.amount.value());
+                let amount = v.float("amount", a.amount.value());
                 v.finish("Certificate")?;
                 user.payment_methods.insert(
                     pid.as_str().into(),

@@ -212,10 +212,10 @@ impl Mock {
         let task_id = format!("task_{}", self.db.tasks.len() + 1);
         // `Task(...)`: pydantic validates `title: str` and `description: Optional[str]`.
         let mut v = eigenbox_sdk::py::pydantic::Validator::default();
-        let title = v.str_("title".into(), a.title.value());
+        let title = v.str_("title", a.title.value());
         let description = match a.description.as_ref().map(PyValue::value) {
             None | Some(Value::Null) => Some(None),
-            Some(d) => v.str_("description".into(), d).map(Some),
+            Some(d) => v.str_("description", d).map(Some),
         };
         v.finish("Task")?;
         let (Some(title), Some(description)) = (title, description) else {

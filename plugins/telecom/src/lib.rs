@@ -168,7 +168,13 @@ impl Telecom {
     fn bills_awaiting_payment(&self, ci: usize) -> Result<Vec<usize>, ToolError> {
         let mut out = Vec::new();
         for bid in &self.db.customers[ci].bill_ids {
-            let bi = self.bill_idx(&Value::String(bid.clone()))?;
+            // `bill_idx` for a string id, without building a `Value` (this runs in every sync).
+            let bi = self
+                .db
+                .bills
+                .iter()
+                .position(|b| b.bill_id == *bid)
+                .ok_or_else(|| ToolError::failed(format!("Bill with ID {bid} not found")))?;
             if self.db.bills[bi].status == "Awaiting Payment" {
                 out.push(bi);
             }
@@ -446,21 +452,23 @@ impl Telecom {
 
     /// `TelecomEnvironment.sync_tools` (the SDK runs it through [`Domain::sync_tools`]).
     fn sync_state(&mut self) -> Result<(), ToolError> {
-        let Some(phone) = self.user_db.surroundings.phone_number.clone() else { return Ok(()) };
-        let pv = Value::String(phone.clone());
-        let li = self
+        let Some(phone) = self.user_db.surroundings.phone_number.as_deref() else { return Ok(()) };
+        let line = self
             .db
             .lines
             .iter()
-            .position(|l| l.phone_number == phone)
+            .find(|l| l.phone_number == phone)
             .ok_or_else(|| ToolError::failed(format!("Line with phone number {phone} not found")))?;
-        let line = self.db.lines[li].clone();
+        // Read what the sync needs from the line (runs after every call: no copy of the row).
+        let (active, roaming, used, refueled) = (line.status == "Active", line.roaming_enabled, line.data_used_gb, line.data_refueling_gb);
+        let plan_id = line.plan_id.clone();
+        let pv = Value::String(phone.to_string());
         let sur = &mut self.user_db.surroundings;
-        sur.line_active = line.status == "Active";
-        sur.roaming_allowed = line.roaming_enabled;
-        let plan = self.plan(&line.plan_id)?.clone();
-        self.user_db.surroundings.mobile_data_usage_exceeded =
-            line.data_used_gb >= plan.data_limit_gb + line.data_refueling_gb;
+        sur.line_active = active;
+        sur.roaming_allowed = roaming;
+        // The plan is looked up after the two flags are set, as the reference does.
+        let limit = self.plan(&plan_id)?.data_limit_gb;
+        self.user_db.surroundings.mobile_data_usage_exceeded = used >= limit + refueled;
         if let Some(pr) = self.user_db.surroundings.payment_request.clone() {
             if pr.paid {
                 let bi = self.bill_idx(&Value::String(pr.bill_id.clone()))?;

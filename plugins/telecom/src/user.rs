@@ -33,7 +33,7 @@ impl Telecom {
 
     fn status_bar(&self) -> String {
         let d = &self.user_db.device;
-        let mut ind: Vec<String> = Vec::new();
+        let mut ind: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(6);
         if d.airplane_mode {
             ind.push("\u{2708}\u{fe0f} Airplane Mode".into());
         } else {
@@ -48,7 +48,7 @@ impl Telecom {
                 .into(),
             );
             if d.network_technology_connected != "none" {
-                ind.push(d.network_technology_connected.clone());
+                ind.push(d.network_technology_connected.as_str().into());
             }
             if d.data_enabled && d.network_technology_connected != "none" {
                 ind.push("📱 Data Enabled".into());
@@ -61,14 +61,14 @@ impl Telecom {
         }
         if d.wifi_enabled && d.wifi_connected {
             match d.wifi_ssid.as_deref() {
-                Some(ssid) if !ssid.is_empty() => ind.push(format!("📡 Connected to {ssid}")),
+                Some(ssid) if !ssid.is_empty() => ind.push(format!("📡 Connected to {ssid}").into()),
                 _ => ind.push("📡 Enabled".into()),
             }
         }
         if d.vpn_connected {
             ind.push("🔒 VPN Connected".into());
         }
-        ind.push(format!("🔋 {}%", d.battery_level));
+        ind.push(format!("🔋 {}%", d.battery_level).into());
         ind.join(" | ")
     }
     fn with_bar(&self, msg: &str) -> String {
@@ -87,23 +87,25 @@ impl Telecom {
     fn network_search(&mut self) -> Result<(), ToolError> {
         let sim = self.sim_status();
         let sig = |t: &str, sur: &Surroundings| sur.signal_strength.get(t).cloned().unwrap_or_else(|| "none".into());
-        let sur = self.user_db.surroundings.clone();
+        let line_active = self.user_db.surroundings.line_active;
+        // Disjoint borrows of the user DB: the surroundings read, the device written.
+        let sur = &self.user_db.surroundings;
         let d = &mut self.user_db.device;
         if sim == "active" {
             d.network_connection_status = "connected".into();
             let pref = d.network_mode_preference.as_str().unwrap_or("");
             let (tech, strength) = match pref {
                 "4g_5g_preferred" => {
-                    let five = sig("5G", &sur);
+                    let five = sig("5G", sur);
                     if five == "none" {
-                        ("4G", sig("4G", &sur))
+                        ("4G", sig("4G", sur))
                     } else {
                         ("5G", five)
                     }
                 }
-                "3g_only" => ("3G", sig("3G", &sur)),
-                "2g_only" => ("2G", sig("2G", &sur)),
-                _ => ("4G", sig("4G", &sur)),
+                "3g_only" => ("3G", sig("3G", sur)),
+                "2g_only" => ("2G", sig("2G", sur)),
+                _ => ("4G", sig("4G", sur)),
             };
             d.network_technology_connected = tech.into();
             d.network_signal_strength = strength;
@@ -118,7 +120,7 @@ impl Telecom {
         if broken {
             d.no_service();
         }
-        if !sur.line_active {
+        if !line_active {
             d.no_service();
         }
         Ok(())

@@ -162,6 +162,9 @@ impl Default for JsonWriter {
 /// `json.dumps(to_value(t), default=str)` without the intermediate `Value`.
 pub fn to_json<T: Serialize + ?Sized>(t: &T) -> Result<String, Error> {
     let mut w = JsonWriter::new();
+    // A tool result is typically a few hundred bytes to a few KiB: start there rather than
+    // growing (and copying) the text from 8 bytes up.
+    w.out.reserve(1024);
     w.render(t)?;
     Ok(w.into_string())
 }
@@ -205,10 +208,36 @@ fn needs_escape8(x: u64) -> bool {
     (below_space | has_zero(x ^ (LO * b'"' as u64)) | has_zero(x ^ (LO * b'\\' as u64)) | has_zero(x ^ (LO * 0x7f)) | (x & HI)) != 0
 }
 
+/// Whether any byte of `b` is one [`ESCAPE`] marks, eight bytes at a time (the last few
+/// padded with a plain byte).
+#[inline]
+fn needs_escape(b: &[u8]) -> bool {
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(c);
+        if needs_escape8(u64::from_le_bytes(word)) {
+            return true;
+        }
+    }
+    let rest = chunks.remainder();
+    let mut word = [b'a'; 8];
+    word[..rest.len()].copy_from_slice(rest);
+    needs_escape8(u64::from_le_bytes(word))
+}
+
 /// Append `s` as `json.dumps(..., ensure_ascii=True)` writes it, quotes included.
 pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
     let b = s.as_bytes();
+    // Most strings (keys, ids, dates) have nothing to escape: one reservation, one copy.
+    out.reserve(b.len() + 2);
+    if !needs_escape(b) {
+        out.push(b'"');
+        out.extend_from_slice(b);
+        out.push(b'"');
+        return;
+    }
+    out.push(b'"');
     let mut start = 0;
     let mut i = 0;
     while i < b.len() {

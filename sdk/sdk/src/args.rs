@@ -1,5 +1,6 @@
 //! Tool arguments: the [`ToolArgs`] trait (derived), schema pieces and Python call semantics.
 
+use crate::py::pydantic::small_get;
 use crate::runtime::{ToolError, ToolErrorKind};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -186,7 +187,7 @@ pub fn check_kwargs(
     let missing: Vec<&str> = required
         .iter()
         .copied()
-        .filter(|r| !kwargs.contains_key(*r))
+        .filter(|r| small_get(kwargs, r).is_none())
         .collect();
     if !missing.is_empty() {
         let plural = if missing.len() == 1 { "argument" } else { "arguments" };
@@ -211,7 +212,7 @@ pub fn take_arg<T: DeserializeOwned>(
     default: Option<&str>,
 ) -> Result<T, ToolError> {
     let parsed;
-    let v = match (kwargs.get(name), default) {
+    let v = match (small_get(kwargs, name), default) {
         (Some(v), _) => v,
         (None, Some(d)) => {
             parsed = serde_json::from_str(d).unwrap_or(Value::Null);
@@ -245,7 +246,8 @@ pub fn take_py_value(
     name: &str,
     default: Option<&str>,
 ) -> Result<PyValue, ToolError> {
-    match kwargs.get_mut(name) {
+    let found = if kwargs.len() <= 8 { kwargs.iter_mut().find_map(|(k, v)| (k == name).then_some(v)) } else { kwargs.get_mut(name) };
+    match found {
         Some(v) => Ok(PyValue(std::mem::take(v))),
         None => take_arg(class, func, kwargs, name, default),
     }

@@ -506,7 +506,28 @@ pub struct Runtime<D: Domain> {
     pristine: Result<D, String>,
     alias: Alias,
     kits: Vec<Toolkit<D>>,
+    /// Tool positions by requestor (assistant, user) and name, the first of a name winning:
+    /// what [`Runtime::find_tool`] looks up on every call.
+    tool_index: [rustc_hash::FxHashMap<Box<str>, (usize, usize)>; 2],
     cache: RefCell<Cache>,
+}
+
+fn side_index(r: Requestor) -> usize {
+    match r {
+        Requestor::Assistant => 0,
+        Requestor::User => 1,
+    }
+}
+
+/// [`Runtime::tool_index`] for `kits`.
+fn index_tools<D>(kits: &[Toolkit<D>]) -> [rustc_hash::FxHashMap<Box<str>, (usize, usize)>; 2] {
+    let mut index: [rustc_hash::FxHashMap<Box<str>, (usize, usize)>; 2] = Default::default();
+    for (ki, kit) in kits.iter().enumerate() {
+        for (ti, t) in kit.tools.iter().enumerate() {
+            index[side_index(kit.requestor)].entry(Box::<str>::from(&*t.name)).or_insert((ki, ti));
+        }
+    }
+    index
 }
 
 /// What [`Runtime`] remembers about the current state.
@@ -590,7 +611,8 @@ impl<D: Domain> Runtime<D> {
     /// A runtime holding the domain's initial state.
     pub fn new() -> Self {
         let pristine = D::initial_state();
-        Runtime { state: pristine.clone(), pristine, alias: Alias::None, kits: D::toolkits(), cache: RefCell::default() }
+        let kits = D::toolkits();
+        Runtime { state: pristine.clone(), pristine, alias: Alias::None, tool_index: index_tools(&kits), kits, cache: RefCell::default() }
     }
 
     /// Forget the cached hashes and snapshot, and that the state is a clean reset: it may change.
@@ -635,15 +657,7 @@ impl<D: Domain> Runtime<D> {
     }
 
     fn find_tool(&self, requestor: Requestor, name: &str) -> Option<(usize, usize)> {
-        for (ki, kit) in self.kits.iter().enumerate() {
-            if kit.requestor != requestor {
-                continue;
-            }
-            if let Some(ti) = kit.tools.iter().position(|t| t.name == name) {
-                return Some((ki, ti));
-            }
-        }
-        None
+        self.tool_index[side_index(requestor)].get(name).copied()
     }
 
     /// Raw result of a tool call as JSON (a string result stays a JSON string), without

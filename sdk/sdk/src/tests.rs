@@ -476,3 +476,26 @@ fn borrowed_and_cached_results_render_like_owned_ones() {
     assert_eq!(rt.call_tool(a, "say", r#"{"text": "a \"q\" \u00e9\n"}"#).unwrap(), "a \"q\" \u{e9}\n");
     assert_eq!(rt.call_tool_value(a, "say", r#"{"text": "x"}"#).unwrap(), json!("x"));
 }
+
+/// Error locations name the field where it failed: top level, inside a listed model
+/// (`passengers.1.dob`), a missing field inside one, and a location written out in full.
+#[test]
+fn validation_error_locations() {
+    use crate::py::pydantic::Validator;
+    let person = |v: &mut Validator, loc: &str, m: &crate::Map<String, Value>| {
+        let a = v.field(loc, m, "first_name").and_then(|x| v.str_((loc, "first_name"), x));
+        let b = v.field(loc, m, "dob").and_then(|x| v.str_((loc, "dob"), x));
+        Some((a?, b?))
+    };
+    let mut v = Validator::default();
+    let cabin = v.literal("cabin", &json!("first"), &["business", "economy"]);
+    let list = json!([{"first_name": "A", "dob": "x"}, {"first_name": "B", "dob": 7}, {"dob": "y"}]);
+    let people = v.list("passengers", &list, |v, loc, x| v.model(loc, x, "Passenger", person));
+    let n = v.int(String::from("nested.count"), &json!("1.5"));
+    assert!(cabin.is_none() && people.is_none() && n.is_none());
+    let locs: Vec<&str> = v.errs.iter().map(|e| e.loc.as_str()).collect();
+    assert_eq!(locs, ["cabin", "passengers.1.dob", "passengers.2.first_name", "nested.count"]);
+    let text = v.finish("Reservation").unwrap_err().message;
+    assert!(text.starts_with("4 validation errors for Reservation\ncabin\n  Input should be 'business' or 'economy' [type=literal_error"), "{text}");
+    assert!(text.contains("passengers.2.first_name\n  Field required [type=missing, input_value={'dob': 'y'}, input_type=dict]"), "{text}");
+}

@@ -62,6 +62,54 @@ pub fn format_errors(title: &str, errs: &[LineError]) -> String {
     out
 }
 
+/// Where a value sits in the input (`passengers.0.first_name`), built only for an error: a
+/// `String`, or a field `name` of the model at `prefix` (`("passengers.0", "first_name")`,
+/// `("", "amount")`).
+pub enum Loc<'a> {
+    /// A location already written out.
+    Owned(String),
+    /// Field `.1` of the model at `.0` (empty at the top).
+    Field(&'a str, &'a str),
+}
+
+impl Loc<'_> {
+    fn into_string(self) -> String {
+        match self {
+            Loc::Owned(s) => s,
+            Loc::Field(prefix, name) => join(prefix, name),
+        }
+    }
+}
+
+impl From<String> for Loc<'_> {
+    fn from(s: String) -> Self {
+        Loc::Owned(s)
+    }
+}
+
+impl<'a> From<&'a str> for Loc<'a> {
+    /// A top-level field.
+    fn from(name: &'a str) -> Self {
+        Loc::Field("", name)
+    }
+}
+
+impl<'a> From<(&'a str, &'a str)> for Loc<'a> {
+    fn from((prefix, name): (&'a str, &'a str)) -> Self {
+        Loc::Field(prefix, name)
+    }
+}
+
+/// `data.get(name)` for a model's dict: a scan of the few entries a model has instead of
+/// hashing `name` (`serde_json`'s map hashes with SipHash).
+pub(crate) fn small_get<'a>(data: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    if data.len() <= 8 {
+        data.iter().find_map(|(k, v)| (k == name).then_some(v))
+    } else {
+        data.get(name)
+    }
+}
+
 /// Collects line errors while validating one model.
 #[derive(Default)]
 pub struct Validator {
@@ -78,8 +126,8 @@ fn join(prefix: &str, name: &str) -> String {
 }
 
 impl Validator {
-    fn err(&mut self, loc: String, msg: &str, typ: &'static str, input: &Value) {
-        self.errs.push(LineError { loc, msg: msg.to_string(), typ, input: input.clone() });
+    fn err<'l>(&mut self, loc: impl Into<Loc<'l>>, msg: &str, typ: &'static str, input: &Value) {
+        self.errs.push(LineError { loc: loc.into().into_string(), msg: msg.to_string(), typ, input: input.clone() });
     }
 
     /// Into a `ToolError` for model `title` if anything failed.
@@ -93,15 +141,15 @@ impl Validator {
 
     /// A required field of a model built from `data` (a dict): `Field required` if absent.
     pub fn field<'a>(&mut self, prefix: &str, data: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-        let v = data.get(name);
+        let v = small_get(data, name);
         if v.is_none() {
-            self.err(join(prefix, name), "Field required", "missing", &Value::Object(data.clone()));
+            self.err(Loc::Field(prefix, name), "Field required", "missing", &Value::Object(data.clone()));
         }
         v
     }
 
     /// `str` field (lax: only `str`).
-    pub fn str_(&mut self, loc: String, v: &Value) -> Option<String> {
+    pub fn str_<'l>(&mut self, loc: impl Into<Loc<'l>>, v: &Value) -> Option<String> {
         match v {
             Value::String(s) => Some(s.clone()),
             _ => {
@@ -112,7 +160,7 @@ impl Validator {
     }
 
     /// `int` field (lax: bools, integral floats and numeric strings convert).
-    pub fn int(&mut self, loc: String, v: &Value) -> Option<i64> {
+    pub fn int<'l>(&mut self, loc: impl Into<Loc<'l>>, v: &Value) -> Option<i64> {
         match v {
             Value::Bool(b) => Some(*b as i64),
             Value::Number(n) => {
@@ -153,7 +201,7 @@ impl Validator {
     }
 
     /// `float` field (lax: ints, bools and numeric strings convert).
-    pub fn float(&mut self, loc: String, v: &Value) -> Option<f64> {
+    pub fn float<'l>(&mut self, loc: impl Into<Loc<'l>>, v: &Value) -> Option<f64> {
         match v {
             Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
             Value::Number(n) => n.as_f64(),
@@ -172,7 +220,7 @@ impl Validator {
     }
 
     /// `Literal[...]` of strings.
-    pub fn literal(&mut self, loc: String, v: &Value, allowed: &[&str]) -> Option<String> {
+    pub fn literal<'l>(&mut self, loc: impl Into<Loc<'l>>, v: &Value, allowed: &[&str]) -> Option<String> {
         if let Value::String(s) = v {
             if allowed.contains(&s.as_str()) {
                 return Some(s.clone());
@@ -188,15 +236,16 @@ impl Validator {
     }
 
     /// A nested model: a dict validated by `f`, else `model_type`.
-    pub fn model<T>(
+    pub fn model<'l, T>(
         &mut self,
-        loc: String,
+        loc: impl Into<Loc<'l>>,
         v: &Value,
         class: &str,
         f: impl FnOnce(&mut Self, &str, &Map<String, Value>) -> Option<T>,
     ) -> Option<T> {
+        let loc = loc.into();
         match v {
-            Value::Object(m) => f(self, &loc, m),
+            Value::Object(m) => f(self, &loc.into_string(), m),
             _ => {
                 self.err(loc, &format!("Input should be a valid dictionary or instance of {class}"), "model_type", v);
                 None
@@ -205,13 +254,18 @@ impl Validator {
     }
 
     /// A `List[...]` field.
-    pub fn list<T>(&mut self, loc: String, v: &Value, mut item: impl FnMut(&mut Self, String, &Value) -> Option<T>) -> Option<Vec<T>> {
+    pub fn list<'l, T>(&mut self, loc: impl Into<Loc<'l>>, v: &Value, mut item: impl FnMut(&mut Self, String, &Value) -> Option<T>) -> Option<Vec<T>> {
+        let loc = loc.into();
         match v {
             Value::Array(a) => {
                 let mut out = Vec::with_capacity(a.len());
                 let mut ok = true;
                 for (i, x) in a.iter().enumerate() {
-                    match item(self, format!("{loc}.{i}"), x) {
+                    let at = match &loc {
+                        Loc::Owned(l) => format!("{l}.{i}"),
+                        Loc::Field(prefix, name) => format!("{}.{i}", join(prefix, name)),
+                    };
+                    match item(self, at, x) {
                         Some(t) => out.push(t),
                         None => ok = false,
                     }
