@@ -40,9 +40,57 @@ mod imp {
         /// Bytes below this address are the frozen heap (0: not sealed).
         boundary: usize,
         arena: dlmalloc::Dlmalloc,
+        /// Freed small blocks of the arena by size class (a singly linked list through their
+        /// first word): most of a tool call's allocations are a few dozen bytes (strings,
+        /// JSON values, map entries) and are freed before it returns, so they are recycled
+        /// without dlmalloc's bookkeeping.
+        free: [*mut u8; CLASSES],
     }
 
-    static mut STATE: State = State { boundary: 0, arena: dlmalloc::Dlmalloc::new() };
+    /// Size classes of `GRAIN` bytes up to `CLASSES * GRAIN`, for alignments up to `GRAIN`.
+    const GRAIN: usize = 8;
+    const CLASSES: usize = 32;
+
+    /// The size class of a block, if it is small enough to have one. A block keeps its class
+    /// for life (`dealloc` gets the layout `alloc` got), and a class-`c` block has room for
+    /// `(c + 1) * GRAIN` bytes.
+    #[inline]
+    fn class(l: Layout) -> Option<usize> {
+        (l.size() <= CLASSES * GRAIN && l.align() <= GRAIN).then(|| l.size().max(1).div_ceil(GRAIN) - 1)
+    }
+
+    static mut STATE: State = State { boundary: 0, arena: dlmalloc::Dlmalloc::new(), free: [std::ptr::null_mut(); CLASSES] };
+
+    impl State {
+        /// A block from the sealed arena.
+        unsafe fn take(&mut self, l: Layout) -> *mut u8 {
+            match class(l) {
+                Some(c) => {
+                    let head = self.free[c];
+                    if head.is_null() {
+                        unsafe { self.arena.malloc((c + 1) * GRAIN, GRAIN) }
+                    } else {
+                        // SAFETY: a freed block of this class; its first word links the next.
+                        self.free[c] = unsafe { *(head as *mut *mut u8) };
+                        head
+                    }
+                }
+                None => unsafe { self.arena.malloc(l.size(), l.align()) },
+            }
+        }
+        /// Give back a block of the sealed arena.
+        unsafe fn give(&mut self, p: *mut u8, l: Layout) {
+            match class(l) {
+                Some(c) => {
+                    // SAFETY: the block has room for a pointer (at least one grain) and is
+                    // aligned for one; nothing else refers to it any more.
+                    unsafe { *(p as *mut *mut u8) = self.free[c] };
+                    self.free[c] = p;
+                }
+                None => unsafe { self.arena.free(p, l.size(), l.align()) },
+            }
+        }
+    }
 
     pub struct SealedHeap;
 
@@ -59,13 +107,20 @@ mod imp {
             if s.boundary == 0 {
                 unsafe { System.alloc(l) }
             } else {
-                unsafe { s.arena.malloc(l.size(), l.align()) }
+                unsafe { s.take(l) }
             }
         }
         unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
             let s = state();
             if s.boundary == 0 {
                 unsafe { System.alloc_zeroed(l) }
+            } else if class(l).is_some() {
+                let p = unsafe { s.take(l) };
+                if !p.is_null() {
+                    // SAFETY: a block of at least `l.size()` bytes.
+                    unsafe { std::ptr::write_bytes(p, 0, l.size()) };
+                }
+                p
             } else {
                 unsafe { s.arena.calloc(l.size(), l.align()) }
             }
@@ -75,7 +130,7 @@ mod imp {
             if s.boundary == 0 {
                 unsafe { System.dealloc(p, l) }
             } else if p as usize >= s.boundary {
-                unsafe { s.arena.free(p, l.size(), l.align()) }
+                unsafe { s.give(p, l) }
             }
             // else: a block of the frozen heap, left as it is.
         }
@@ -84,14 +139,24 @@ mod imp {
             if s.boundary == 0 {
                 return unsafe { System.realloc(p, l, new_size) };
             }
-            if p as usize >= s.boundary {
+            // SAFETY: `GlobalAlloc::realloc`'s contract: the new size, rounded up to the
+            // alignment, does not overflow.
+            let new = unsafe { Layout::from_size_align_unchecked(new_size, l.align()) };
+            let thawed = p as usize >= s.boundary;
+            if thawed && class(l).is_none() && class(new).is_none() {
                 return unsafe { s.arena.realloc(p, l.size(), l.align(), new_size) };
             }
-            // Growing or shrinking a frozen block: a new block in the arena, the frozen one
-            // left as it is.
-            let n = unsafe { s.arena.malloc(new_size, l.align()) };
+            if thawed && class(l).is_some() && class(l) == class(new) {
+                // Same class: the block already has the room.
+                return p;
+            }
+            // Between classes, or a frozen block (left as it is): a new block and a copy.
+            let n = unsafe { s.take(new) };
             if !n.is_null() {
                 unsafe { std::ptr::copy_nonoverlapping(p, n, l.size().min(new_size)) };
+                if thawed {
+                    unsafe { s.give(p, l) };
+                }
             }
             n
         }
@@ -103,6 +168,7 @@ mod imp {
         let s = state();
         s.boundary = core::arch::wasm32::memory_size(0) * 65536;
         s.arena = dlmalloc::Dlmalloc::new();
+        s.free = [std::ptr::null_mut(); CLASSES];
         true
     }
 
