@@ -1,6 +1,5 @@
 //! Tool arguments: the [`ToolArgs`] trait (derived), schema pieces and Python call semantics.
 
-use crate::py::pydantic::small_get;
 use crate::runtime::{ToolError, ToolErrorKind};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -167,6 +166,28 @@ fn quote_list(names: &[&str]) -> String {
     }
 }
 
+/// Maps this small (keyword arguments, a model's dict) are searched by a scan: cheaper than
+/// hashing the key (`serde_json`'s map hashes with SipHash).
+const SMALL_MAP: usize = 8;
+
+/// `m.get(name)`, by a scan when `m` is small.
+pub(crate) fn small_get<'a>(m: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    if m.len() <= SMALL_MAP {
+        m.iter().find_map(|(k, v)| (k == name).then_some(v))
+    } else {
+        m.get(name)
+    }
+}
+
+/// `m.get_mut(name)`, by a scan when `m` is small.
+fn small_get_mut<'a>(m: &'a mut Map<String, Value>, name: &str) -> Option<&'a mut Value> {
+    if m.len() <= SMALL_MAP {
+        m.iter_mut().find_map(|(k, v)| (k == name).then_some(v))
+    } else {
+        m.get_mut(name)
+    }
+}
+
 /// Python's binding checks for `Class.func(**kwargs)`: the first unexpected keyword, then all
 /// missing required arguments.
 pub fn check_kwargs(
@@ -246,8 +267,7 @@ pub fn take_py_value(
     name: &str,
     default: Option<&str>,
 ) -> Result<PyValue, ToolError> {
-    let found = if kwargs.len() <= 8 { kwargs.iter_mut().find_map(|(k, v)| (k == name).then_some(v)) } else { kwargs.get_mut(name) };
-    match found {
+    match small_get_mut(kwargs, name) {
         Some(v) => Ok(PyValue(std::mem::take(v))),
         None => take_arg(class, func, kwargs, name, default),
     }

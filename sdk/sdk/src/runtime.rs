@@ -508,7 +508,7 @@ pub struct Runtime<D: Domain> {
     kits: Vec<Toolkit<D>>,
     /// Tool positions by requestor (assistant, user) and name, the first of a name winning:
     /// what [`Runtime::find_tool`] looks up on every call.
-    tool_index: [rustc_hash::FxHashMap<Box<str>, (usize, usize)>; 2],
+    tool_index: [rustc_hash::FxHashMap<&'static str, (usize, usize)>; 2],
     cache: RefCell<Cache>,
 }
 
@@ -520,11 +520,11 @@ fn side_index(r: Requestor) -> usize {
 }
 
 /// [`Runtime::tool_index`] for `kits`.
-fn index_tools<D>(kits: &[Toolkit<D>]) -> [rustc_hash::FxHashMap<Box<str>, (usize, usize)>; 2] {
-    let mut index: [rustc_hash::FxHashMap<Box<str>, (usize, usize)>; 2] = Default::default();
+fn index_tools<D>(kits: &[Toolkit<D>]) -> [rustc_hash::FxHashMap<&'static str, (usize, usize)>; 2] {
+    let mut index: [rustc_hash::FxHashMap<&'static str, (usize, usize)>; 2] = Default::default();
     for (ki, kit) in kits.iter().enumerate() {
         for (ti, t) in kit.tools.iter().enumerate() {
-            index[side_index(kit.requestor)].entry(Box::<str>::from(&*t.name)).or_insert((ki, ti));
+            index[side_index(kit.requestor)].entry(t.name).or_insert((ki, ti));
         }
     }
     index

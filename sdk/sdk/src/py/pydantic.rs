@@ -2,6 +2,7 @@
 //! `str(ValidationError)` formatting, byte for byte (pydantic 2.14 error URLs).
 
 use super::{parse_float, type_name};
+use crate::args::small_get;
 use crate::{pyjson, Map, ToolError, Value};
 
 /// pydantic version in the error URLs (the reference vectors were recorded with 2.14).
@@ -97,16 +98,6 @@ impl<'a> From<&'a str> for Loc<'a> {
 impl<'a> From<(&'a str, &'a str)> for Loc<'a> {
     fn from((prefix, name): (&'a str, &'a str)) -> Self {
         Loc::Field(prefix, name)
-    }
-}
-
-/// `data.get(name)` for a model's dict: a scan of the few entries a model has instead of
-/// hashing `name` (`serde_json`'s map hashes with SipHash).
-pub(crate) fn small_get<'a>(data: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    if data.len() <= 8 {
-        data.iter().find_map(|(k, v)| (k == name).then_some(v))
-    } else {
-        data.get(name)
     }
 }
 
@@ -255,17 +246,14 @@ impl Validator {
 
     /// A `List[...]` field.
     pub fn list<'l, T>(&mut self, loc: impl Into<Loc<'l>>, v: &Value, mut item: impl FnMut(&mut Self, String, &Value) -> Option<T>) -> Option<Vec<T>> {
-        let loc = loc.into();
+        // Every item's location starts with the list's: written out once.
+        let loc = loc.into().into_string();
         match v {
             Value::Array(a) => {
                 let mut out = Vec::with_capacity(a.len());
                 let mut ok = true;
                 for (i, x) in a.iter().enumerate() {
-                    let at = match &loc {
-                        Loc::Owned(l) => format!("{l}.{i}"),
-                        Loc::Field(prefix, name) => format!("{}.{i}", join(prefix, name)),
-                    };
-                    match item(self, at, x) {
+                    match item(self, format!("{loc}.{i}"), x) {
                         Some(t) => out.push(t),
                         None => ok = false,
                     }
