@@ -4,7 +4,8 @@
 //! memory back), the heap is *sealed*: everything allocated so far becomes the frozen heap,
 //! and from then on allocations come from a second allocator whose memory lies above all of
 //! it (fresh pages from `memory.grow`). A block of the frozen heap that is freed is left as it
-//! is.
+//! is. Small blocks (up to 256 bytes) freed in that arena go to per-size free lists and are
+//! handed out again first, without the second allocator's bookkeeping.
 //!
 //! Why: every episode of a frozen state runs in a pooled slot whose memory is put back to the
 //! frozen image when the episode ends. With the image's heap never written again (no
@@ -143,12 +144,11 @@ mod imp {
             // alignment, does not overflow.
             let new = unsafe { Layout::from_size_align_unchecked(new_size, l.align()) };
             let thawed = p as usize >= s.boundary;
-            if thawed && class(l).is_none() && class(new).is_none() {
-                return unsafe { s.arena.realloc(p, l.size(), l.align(), new_size) };
-            }
-            if thawed && class(l).is_some() && class(l) == class(new) {
+            match (class(l), class(new)) {
+                (None, None) if thawed => return unsafe { s.arena.realloc(p, l.size(), l.align(), new_size) },
                 // Same class: the block already has the room.
-                return p;
+                (Some(a), Some(b)) if thawed && a == b => return p,
+                _ => {}
             }
             // Between classes, or a frozen block (left as it is): a new block and a copy.
             let n = unsafe { s.take(new) };

@@ -74,7 +74,7 @@ struct LooseDefault {
 }
 
 #[test]
-fn owned_binding_moves_loose_arguments_and_binds_like_the_borrowed_one() {
+fn owned_binding_binds_like_the_borrowed_one() {
     let kw = |v: Value| v.as_object().cloned().unwrap_or_default();
     let cases = [
         json!({}),
